@@ -1,0 +1,41 @@
+"""Write this project's secrets into .env, which git ignores.
+
+.env is .env.example with every secret filled in: an empty `NAME=` line gets a fresh random value,
+and `<NAME>` inside another value (DATABASE_URL) gets the same one. Secrets are URL-safe, so they
+can sit inside connection URLs unescaped. Nothing here touches the network.
+"""
+
+import secrets
+from pathlib import Path
+
+SECRET_LENGTHS = {
+    "DJANGO_SECRET_KEY": 50,
+    "POSTGRES_PASSWORD": 24,
+    "PG_PROXY_PASSWORD": 24,
+    # Electric refuses an HS256 key shorter than 32 bytes; 48 random bytes give 64 characters.
+    "AUTH_JWT_KEY": 48,
+}
+
+
+def fill_secrets(example: str, values: dict[str, str]) -> str:
+    lines = []
+    for line in example.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#") and name in values and not value:
+            line = f"{name}={values[name]}"
+        for secret_name, secret in values.items():
+            line = line.replace(f"<{secret_name}>", secret)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    project = Path.cwd()
+    values = {name: secrets.token_urlsafe(size) for name, size in SECRET_LENGTHS.items()}
+    env_file = project / ".env"
+    env_file.write_text(fill_secrets((project / ".env.example").read_text(), values))
+    env_file.chmod(0o600)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Settings for {{ cookiecutter.project_name }}, read from the environment.
+
+Locally the values come from `.env` (written at generation time, ignored by git); in Docker,
+compose.yaml passes them in. `.env.example` lists and explains every variable.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Real environment variables win over .env, so compose and CI can override any line of it.
+environ.Env.read_env(BASE_DIR / ".env")
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "electric",
+    "items",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+# Two aliases, one physical database.
+#   default: a direct connection, for the app's reads and writes.
+#   proxy:   Electric's migrations proxy. Migrations go through it
+#            (`./manage.py migrate --database=proxy`) so Electric sees every schema change and
+#            can run DDLX such as `ALTER TABLE items ENABLE ELECTRIC`.
+DEFAULT_DATABASE = env.db("DATABASE_URL")
+DATABASES = {
+    "default": DEFAULT_DATABASE,
+    "proxy": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": env.str("ELECTRIC_PROXY_HOST", default="localhost"),
+        "PORT": env.int("ELECTRIC_PROXY_PORT", default={{ cookiecutter.pg_proxy_port }}),
+        # The proxy accepts any user name (but "prisma" and "transparent" switch its mode) and
+        # checks only the password.
+        "USER": "postgres",
+        "PASSWORD": env.str("PG_PROXY_PASSWORD"),
+        # Ignored by the proxy, which always works on the database in Electric's DATABASE_URL;
+        # the same name keeps the alias usable against a plain Postgres.
+        "NAME": DEFAULT_DATABASE["NAME"],
+        # The proxy answers TLS requests with "no"; sslmode=require would fail.
+        "OPTIONS": {"sslmode": "disable"},
+        # The test runner must never create or flush a database through the proxy: in tests
+        # this alias is the default test database under another name.
+        "TEST": {"MIRROR": "default"},
+    },
+}
+
+# ENABLE ELECTRIC is only understood by Electric's proxy. Test databases (and a plain Postgres
+# with no Electric in front) have no proxy: there this setting skips the statement, with a log line.
+ELECTRIC_SKIP_DDLX = env.bool("ELECTRIC_SKIP_DDLX", default=False)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "{{ cookiecutter.time_zone }}"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "electric": {"handlers": ["console"], "level": env.str("ELECTRIC_LOG_LEVEL", "INFO")},
+    },
+}

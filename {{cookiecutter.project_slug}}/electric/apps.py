@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ElectricConfig(AppConfig):
+    name = "electric"
+    verbose_name = "ElectricSQL integration"
+
+    def ready(self):
+        from electric import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,52 @@
+import uuid
+
+import pytest
+from django.db import connection
+
+from items.models import Item
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_item_round_trips_through_postgres():
+    item = Item.objects.create(title="Buy milk", notes="two litres")
+
+    stored = Item.objects.get(pk=item.pk)
+
+    assert isinstance(stored.id, uuid.UUID)
+    assert (stored.title, stored.notes, stored.done) == ("Buy milk", "two litres", False)
+    assert stored.created_at == item.created_at
+    assert stored.updated_at >= stored.created_at
+
+
+def test_ids_are_made_in_python_before_the_insert():
+    # Clients create rows offline: the id must not depend on a database sequence or default.
+    item = Item(title="offline")
+    assert isinstance(item.id, uuid.UUID)
+    item.save()
+    assert Item.objects.filter(id=item.id).exists()
+
+
+def test_the_items_table_has_no_column_default_electric_would_refuse():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, data_type, column_default FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = 'items' ORDER BY ordinal_position"
+        )
+        columns = cursor.fetchall()
+
+    assert [name for name, _, _ in columns] == [
+        "id",
+        "title",
+        "notes",
+        "done",
+        "created_at",
+        "updated_at",
+    ]
+    assert {name: default for name, _, default in columns if default is not None} == {}
+    assert {data_type for _, data_type, _ in columns} <= {
+        "uuid",
+        "text",
+        "boolean",
+        "timestamp with time zone",
+    }
