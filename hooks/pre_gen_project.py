@@ -1,6 +1,7 @@
 """Refuse bad answers before cookiecutter renders a single file.
 
-Validation only: every rule below is one a generated project would otherwise break on later,
+Validation only. Choice prompts (postgres_version, electric_auth_mode) need no rule here:
+cookiecutter itself refuses a value outside their lists. Every rule below is one a generated project would otherwise break on later,
 inside Docker or inside Electric's proxy, with a far less helpful message. Each refusal is one
 line naming the prompt and the rule, and a non-zero exit, so cookiecutter removes the (still empty)
 project directory.
@@ -15,9 +16,7 @@ ANSWERS = {
     "project_slug": {{ cookiecutter.project_slug|tojson }},
     "email": {{ cookiecutter.email|tojson }},
     "time_zone": {{ cookiecutter.time_zone|tojson }},
-    "postgres_version": {{ cookiecutter.postgres_version|tojson }},
     "electric_version": {{ cookiecutter.electric_version|tojson }},
-    "electric_auth_mode": {{ cookiecutter.electric_auth_mode|tojson }},
 }
 PORT_PROMPTS = {
     "postgres_port": {{ cookiecutter.postgres_port|tojson }},
@@ -57,19 +56,12 @@ def problems():
     except (ZoneInfoNotFoundError, ValueError):
         yield f"time_zone {ANSWERS['time_zone']!r} is not an IANA time zone such as 'Europe/Paris'"
 
-    version = ANSWERS["postgres_version"]
-    if not version.isdigit() or int(version) < 14:
-        yield f"postgres_version {version!r} must be 14 or newer (Electric needs it)"
-
     match = ELECTRIC_VERSION_PATTERN.match(ANSWERS["electric_version"])
     if not match or int(match.group(1)) < OLDEST_ELECTRIC_WITH_PROXY:
         yield (
             f"electric_version {ANSWERS['electric_version']!r} must be a proxy-era 0.x tag "
             "such as 0.12.1 (Electric 1.x has no migrations proxy; 'latest' is 1.x)"
         )
-
-    if ANSWERS["electric_auth_mode"] not in ("insecure", "secure"):
-        yield f"electric_auth_mode {ANSWERS['electric_auth_mode']!r} must be insecure or secure"
 
     ports = {}
     for prompt, value in PORT_PROMPTS.items():

@@ -1,0 +1,85 @@
+"""Bake the defaults and each non-default answer once, then run what the project itself ships."""
+
+import json
+import re
+import tomllib
+
+import pytest
+from baking import bake_ok, run
+
+UNRENDERED = re.compile(r"{{\s*cookiecutter|{%|cookiecutter\.")
+
+
+def project_files(project):
+    return [path for path in project.rglob("*") if path.is_file()]
+
+
+def test_the_defaults_bake_into_a_project_with_nothing_left_unrendered(default_project):
+    assert default_project.name == "electric_notes"
+    leftovers = [
+        str(path.relative_to(default_project))
+        for path in project_files(default_project)
+        if UNRENDERED.search(str(path.relative_to(default_project)))
+        or UNRENDERED.search(path.read_text(errors="replace"))
+    ]
+    assert leftovers == []
+
+
+def setting(project, name):
+    """A value from the project's settings module, as Django sees it."""
+    code = f"import json; from django.conf import settings; print(json.dumps(settings.{name}))"
+    result = run(project, "python", "manage.py", "shell", "--verbosity", "0", "--command", code)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_project_name_description_and_author_reach_the_project(cookies):
+    project = bake_ok(
+        cookies,
+        project_name="Shop Floor",
+        description='Counts "widgets" & more',
+        author_name="Ada Lovelace",
+        email="ada@example.org",
+    )
+
+    assert project.name == "shop_floor"
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert metadata["name"] == "shop_floor"
+    assert metadata["description"] == 'Counts "widgets" & more'
+    assert metadata["authors"] == [{"name": "Ada Lovelace", "email": "ada@example.org"}]
+    assert (project / "README.md").read_text().startswith("# Shop Floor\n")
+
+
+def test_time_zone_reaches_django(cookies):
+    project = bake_ok(cookies, time_zone="Europe/Paris")
+    assert setting(project, "TIME_ZONE") == "Europe/Paris"
+
+
+def test_ports_reach_the_database_aliases(cookies):
+    project = bake_ok(cookies, postgres_port="6543", pg_proxy_port="7654")
+
+    databases = setting(project, "DATABASES")
+    assert databases["default"]["PORT"] == 6543
+    assert databases["proxy"]["PORT"] == 7654
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["python", "manage.py", "check", "--fail-level", "WARNING"],
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+    ],
+)
+def test_the_baked_project_passes_its_own_checks(default_project, command):
+    result = run(default_project, *command)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_baked_project_passes_its_own_test_suite(default_project):
+    result = run(default_project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert re.search(r"\d+ passed", summary), summary
+    assert "skipped" not in summary and "failed" not in summary, summary

@@ -1,0 +1,101 @@
+"""The pre-generation hook refuses bad answers; the post-generation hook writes the secrets."""
+
+import re
+import stat
+
+import pytest
+from baking import bake_ok
+
+SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
+
+
+@pytest.mark.parametrize(
+    "answers, message",
+    [
+        ({"project_slug": "My-Project"}, "project_slug 'My-Project' must be a lower-case Python"),
+        ({"project_slug": "2fast"}, "project_slug '2fast' must be a lower-case Python identifier"),
+        ({"project_slug": "class"}, "project_slug 'class' must be a lower-case Python identifier"),
+        ({"project_slug": "django"}, "project_slug 'django' would shadow the module 'django'"),
+        ({"project_slug": "electric"}, "project_slug 'electric' would shadow the module"),
+        ({"project_slug": "config"}, "project_slug 'config' would shadow the module"),
+        ({"project_slug": "test"}, "project_slug 'test' would shadow the module"),
+        ({"postgres_port": "5432x"}, "postgres_port '5432x' must be a whole number from 1 to"),
+        ({"django_port": "0"}, "django_port '0' must be a whole number from 1 to 65535"),
+        ({"pg_proxy_port": "70000"}, "pg_proxy_port '70000' must be a whole number from 1 to"),
+        ({"electric_http_port": "8000"}, "django_port 8000 is already used by electric_http_port"),
+        ({"pg_proxy_port": "5432"}, "pg_proxy_port 5432 is already used by postgres_port"),
+        ({"electric_version": "1.0.0"}, "electric_version '1.0.0' must be a proxy-era 0.x tag"),
+        ({"electric_version": "latest"}, "electric_version 'latest' must be a proxy-era 0.x"),
+        ({"electric_version": "0.5.0"}, "electric_version '0.5.0' must be a proxy-era 0.x tag"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone 'Mars/Olympus' is not an IANA time zone"),
+        ({"email": "nobody"}, "email 'nobody' is not an e-mail address"),
+        ({"project_slug": 'a"b'}, "project_slug 'a\"b' must be a lower-case Python identifier"),
+    ],
+)
+def test_a_bad_answer_stops_the_bake_with_one_line_and_leaves_nothing(
+    cookies, capfd, tmp_path, answers, message
+):
+    result = cookies.bake(extra_context=answers)
+
+    assert result.exit_code != 0
+    assert result.project_path is None
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"ERROR: {message}")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+@pytest.mark.parametrize("answers", [{"postgres_version": "13"}, {"electric_auth_mode": "open"}])
+def test_cookiecutter_refuses_a_value_outside_a_choice_list(cookies, tmp_path, answers):
+    result = cookies.bake(extra_context=answers)
+
+    assert result.exit_code != 0
+    [(prompt, value)] = answers.items()
+    assert f"{value} provided for choice variable {prompt}" in str(result.exception)
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_every_problem_is_reported_at_once(cookies, capfd):
+    result = cookies.bake(extra_context={"electric_version": "1.1", "django_port": "http"})
+
+    assert result.exit_code != 0
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 2
+
+
+def read_env(project, name=".env"):
+    return dict(
+        line.split("=", 1)
+        for line in (project / name).read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+
+def test_dot_env_gets_fresh_url_safe_secrets_and_is_private(cookies):
+    first, second = read_env(bake_ok(cookies)), read_env(bake_ok(cookies))
+
+    for name in SECRETS:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32,}", first[name]), name
+        assert first[name] != second[name], f"{name} must differ between projects"
+    assert len({first[name] for name in SECRETS}) == len(SECRETS)
+    # Electric refuses an HS256 key shorter than 32 bytes.
+    assert len(first["AUTH_JWT_KEY"].encode()) >= 32
+    assert first["DATABASE_URL"] == (
+        f"postgres://postgres:{first['POSTGRES_PASSWORD']}@localhost:5432/electric_notes"
+    )
+
+
+def test_dot_env_is_example_plus_secrets_and_ignored_by_git(default_project):
+    env = read_env(default_project)
+    example = read_env(default_project, ".env.example")
+
+    assert set(env) == set(example)
+    for name in SECRETS:
+        assert example[name] == "", f"{name} must not have a value in .env.example"
+    assert {name: value for name, value in env.items() if name not in SECRETS} == {
+        name: value.replace("<POSTGRES_PASSWORD>", env["POSTGRES_PASSWORD"])
+        for name, value in example.items()
+        if name not in SECRETS
+    }
+    assert stat.S_IMODE((default_project / ".env").stat().st_mode) == 0o600
+    assert ".env" in (default_project / ".gitignore").read_text().splitlines()
