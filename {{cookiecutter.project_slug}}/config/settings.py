@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "electric",
+    "changefeed",
     "items",
 ]
 
@@ -89,6 +90,15 @@ DATABASES = {
 # with no Electric in front) have no proxy: there this setting skips the statement, with a log line.
 ELECTRIC_SKIP_DDLX = env.bool("ELECTRIC_SKIP_DDLX", default=False)
 
+# The change feed (`./manage.py consume_changes`): its own slot and publication, never Electric's.
+CHANGEFEED_SLOT = env.str("CHANGEFEED_SLOT", default="{{ cookiecutter.project_slug }}_changefeed")
+CHANGEFEED_PUBLICATION = env.str(
+    "CHANGEFEED_PUBLICATION", default="{{ cookiecutter.project_slug }}_changefeed"
+)
+CHANGEFEED_TABLES = env.list("CHANGEFEED_TABLES", default=["items"])
+# Optional dotted path of a function called with each transaction, inside the store's transaction.
+CHANGEFEED_HANDLER = env.str("CHANGEFEED_HANDLER", default="") or None
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -112,5 +122,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "electric": {"handlers": ["console"], "level": env.str("ELECTRIC_LOG_LEVEL", "INFO")},
+        "changefeed": {"handlers": ["console"], "level": env.str("CHANGEFEED_LOG_LEVEL", "INFO")},
     },
 }

@@ -1,0 +1,106 @@
+import logging
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from changefeed.management.options import add_feed_arguments, feed_config
+from changefeed.replication import ChangeFeedError
+from changefeed.sinks import JsonlSink, StoreSink, load_handler
+from changefeed.stream import ChangeStream
+
+
+def positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+class Command(BaseCommand):
+    help = (
+        "Consume Postgres' logical replication change feed (pgoutput) into the ChangeEvent "
+        "store (exactly once), or as JSON lines on stdout."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        add_feed_arguments(parser)
+        parser.add_argument(
+            "--sink",
+            choices=["store", "jsonl"],
+            default="store",
+            help="store: ChangeEvent rows, exactly once (default); jsonl: JSON lines on stdout.",
+        )
+        parser.add_argument(
+            "--handler",
+            default=settings.CHANGEFEED_HANDLER,
+            help="Dotted path of a function called with each transaction, inside the store's "
+            "database transaction (CHANGEFEED_HANDLER).",
+        )
+        parser.add_argument(
+            "--max-events",
+            type=positive(int),
+            help="Stop after the transaction that brings the count to this many events.",
+        )
+        parser.add_argument(
+            "--idle-timeout",
+            type=positive(float),
+            help="Stop after this many seconds without a new transaction.",
+        )
+        parser.add_argument(
+            "--max-downtime",
+            type=positive(float),
+            default=300.0,
+            help="Exit with an error when Postgres stays unreachable this many seconds.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive(int),
+            default=5000,
+            help="Store up to this many events per database transaction.",
+        )
+
+    def handle(self, *args, **options):
+        config = feed_config(options)
+        if options["sink"] == "jsonl":
+            if options["handler"]:
+                raise CommandError("--handler runs inside the store's transaction: use --sink store.")
+            sink = JsonlSink(config.slot, self.stdout)
+        else:
+            sink = StoreSink(config.slot, self._handler(options["handler"]), config.database)
+
+        verbosity = options["verbosity"]
+        if verbosity == 0:
+            logging.getLogger("changefeed").setLevel(logging.WARNING)
+        stream = ChangeStream(
+            config,
+            sink,
+            batch_events=options["batch_size"],
+            max_downtime=options["max_downtime"],
+            progress=self._progress if verbosity >= 1 else None,
+        )
+        # Finish the batch in hand, acknowledge it, exit 0.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stream.stop())
+        try:
+            events = stream.run(options["max_events"], options["idle_timeout"])
+        except ChangeFeedError as error:
+            raise CommandError(str(error)) from None
+        if verbosity >= 1:
+            self.stderr.write(f"Consumed {events} change events from slot {config.slot}.")
+
+    def _handler(self, dotted_path):
+        if not dotted_path:
+            return None
+        try:
+            return load_handler(dotted_path)
+        except ImportError as error:
+            raise CommandError(f"Cannot use handler {dotted_path!r}: {error}") from None
+
+    def _progress(self, events, lag_bytes):
+        self.stderr.write(f"{events} events consumed, {lag_bytes / 1e6:.1f} MB behind the server")

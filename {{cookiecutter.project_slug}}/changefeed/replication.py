@@ -1,0 +1,248 @@
+"""Postgres-side set-up of the change feed: checks, the publication and the replication slot.
+
+Every problem is a ChangeFeedError whose message says what is wrong and what to do; the
+management commands print it as one line.
+"""
+
+import re
+from dataclasses import dataclass
+
+from django.db import connections
+
+from changefeed.models import ChangeEvent, Checkpoint
+from changefeed.pgoutput import format_lsn, parse_lsn
+
+NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Electric 0.12's own publication and slot (electric_replication_out_<database>).
+ELECTRIC_NAMES = {"publication": "electric_publication", "slot": "electric_replication_out"}
+OWN_TABLES = {ChangeEvent._meta.db_table, Checkpoint._meta.db_table}
+
+
+class ChangeFeedError(Exception):
+    """A problem the user must fix; the message says how."""
+
+
+class SlotBusy(ChangeFeedError):
+    """Another connection (or a consumer that just died) still holds the slot."""
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    slot: str
+    publication: str
+    tables: tuple[str, ...]
+    database: str = "default"
+
+
+@dataclass(frozen=True)
+class SlotState:
+    plugin: str
+    database: str
+    active_pid: int | None
+    wal_status: str | None
+    confirmed_flush_lsn: int | None
+
+
+def validate_names(config: FeedConfig) -> None:
+    for option, name in (("slot", config.slot), ("publication", config.publication)):
+        if not NAME.match(name):
+            raise ChangeFeedError(
+                f"{option} name {name!r} must be 1 to 63 lower-case letters, digits or "
+                "underscores."
+            )
+        if name.startswith(ELECTRIC_NAMES[option]):
+            raise ChangeFeedError(
+                f"{option} name {name!r} is Electric's own {option}: choose another name."
+            )
+    if not config.tables:
+        raise ChangeFeedError("No tables to consume: set CHANGEFEED_TABLES or pass --tables.")
+
+
+def _cursor(config: FeedConfig):
+    return connections[config.database].cursor()
+
+
+def check_server(config: FeedConfig) -> None:
+    """wal_level=logical, and a role allowed to replicate."""
+    with _cursor(config) as cursor:
+        cursor.execute("SHOW wal_level")
+        (wal_level,) = cursor.fetchone()
+        if wal_level != "logical":
+            raise ChangeFeedError(
+                f"Postgres runs with wal_level={wal_level}; logical replication needs "
+                "wal_level=logical (set it, e.g. `postgres -c wal_level=logical`, and restart "
+                "the server)."
+            )
+        cursor.execute(
+            "SELECT rolname, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
+        role, may_replicate = cursor.fetchone()
+        if not may_replicate:
+            raise ChangeFeedError(
+                f"Role {role!r} may not start replication: run `ALTER ROLE {role} REPLICATION;` "
+                "as a superuser, or connect as a role that has it."
+            )
+
+
+def resolve_tables(config: FeedConfig) -> list[str]:
+    """The configured tables as qualified names; refuses unknown ones and the event store."""
+    qualified = []
+    with _cursor(config) as cursor:
+        for table in config.tables:
+            cursor.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p')",
+                [table],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise ChangeFeedError(
+                    f"Table {table!r} does not exist in database {config.database!r}: check "
+                    "CHANGEFEED_TABLES or --tables (and that migrations ran)."
+                )
+            schema, name = row
+            if name in OWN_TABLES:
+                raise ChangeFeedError(
+                    f"Table {name!r} is the change feed's own event store; consuming it would "
+                    "make the consumer feed on its own writes."
+                )
+            qualified.append(f'"{schema}"."{name}"')
+    return qualified
+
+
+def ensure_publication(config: FeedConfig, tables: list[str]) -> None:
+    """Create the publication, or make its table list match the configuration."""
+    with _cursor(config) as cursor:
+        cursor.execute(
+            "SELECT puballtables FROM pg_publication WHERE pubname = %s", [config.publication]
+        )
+        row = cursor.fetchone()
+        table_list = ", ".join(tables)
+        if row is None:
+            cursor.execute(f'CREATE PUBLICATION "{config.publication}" FOR TABLE {table_list}')
+        elif row[0]:
+            raise ChangeFeedError(
+                f"Publication {config.publication!r} is FOR ALL TABLES, which includes the "
+                "event store: use a publication of your own (--publication)."
+            )
+        else:
+            cursor.execute(f'ALTER PUBLICATION "{config.publication}" SET TABLE {table_list}')
+
+
+def slot_state(config: FeedConfig) -> SlotState | None:
+    with _cursor(config) as cursor:
+        cursor.execute(
+            "SELECT plugin, database, active_pid, wal_status, confirmed_flush_lsn::text "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            [config.slot],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    plugin, database, active_pid, wal_status, confirmed = row
+    return SlotState(
+        plugin=plugin or "",
+        database=database or "",
+        active_pid=active_pid,
+        wal_status=wal_status,
+        confirmed_flush_lsn=parse_lsn(confirmed) if confirmed else None,
+    )
+
+
+def check_slot(config: FeedConfig, state: SlotState | None, checkpoint: int) -> None:
+    """Refuse a slot that is not ours to use, and never paper over a lost one."""
+    if state is None:
+        if checkpoint:
+            raise ChangeFeedError(
+                f"Replication slot {config.slot!r} is gone, but changes are stored up to "
+                f"{format_lsn(checkpoint)}: whatever happened after that is lost. Re-snapshot "
+                f"the tables, then run `./manage.py changefeed_slot drop --slot {config.slot}` "
+                "to forget the checkpoint, and start again."
+            )
+        return
+    dbname = connections[config.database].settings_dict["NAME"]
+    if state.plugin != "pgoutput":
+        raise ChangeFeedError(
+            f"Replication slot {config.slot!r} uses the {state.plugin!r} plugin, not pgoutput: "
+            "choose another --slot, or drop that slot if nothing else needs it."
+        )
+    if state.database != dbname:
+        raise ChangeFeedError(
+            f"Replication slot {config.slot!r} belongs to database {state.database!r}, not "
+            f"{dbname!r}: choose another --slot."
+        )
+    if state.wal_status == "lost":
+        raise ChangeFeedError(
+            f"Replication slot {config.slot!r} was invalidated (it fell further behind than "
+            "max_slot_wal_keep_size allows) and the changes it held are gone. Re-snapshot the "
+            f"tables, then run `./manage.py changefeed_slot drop --slot {config.slot}` and "
+            "start again."
+        )
+    if state.active_pid is not None:
+        raise SlotBusy(
+            f"Replication slot {config.slot!r} is in use by server process {state.active_pid} "
+            "(another consumer?)."
+        )
+
+
+def create_slot(config: FeedConfig) -> None:
+    with _cursor(config) as cursor:
+        cursor.execute(
+            "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [config.slot]
+        )
+
+
+def drop_slot(config: FeedConfig) -> bool:
+    with _cursor(config) as cursor:
+        cursor.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE slot_name = %s",
+            [config.slot],
+        )
+        return cursor.rowcount > 0
+
+
+def primary_key_columns(config: FeedConfig, relation_oid: int) -> tuple[str, ...]:
+    with _cursor(config) as cursor:
+        cursor.execute(
+            "SELECT a.attname FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = %s AND i.indisprimary "
+            "ORDER BY array_position(i.indkey, a.attnum)",
+            [relation_oid],
+        )
+        return tuple(name for (name,) in cursor.fetchall())
+
+
+def prepare(config: FeedConfig, checkpoint: int) -> None:
+    """Everything the stream needs before it connects, checked in the order a user fixes it."""
+    validate_names(config)
+    check_server(config)
+    ensure_publication(config, resolve_tables(config))
+    state = slot_state(config)
+    check_slot(config, state, checkpoint)
+    if state is None:
+        create_slot(config)
+
+
+def slot_status(config: FeedConfig) -> dict | None:
+    """The slot as pg_replication_slots sees it, with the WAL it holds back, in bytes."""
+    with _cursor(config) as cursor:
+        cursor.execute(
+            "SELECT plugin, active_pid, wal_status, confirmed_flush_lsn::text, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            [config.slot],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    keys = ("plugin", "active_pid", "wal_status", "confirmed_lsn", "retained_wal_bytes", "lag_bytes")
+    return dict(zip(keys, row, strict=True))
+
+
+def drop_publication(config: FeedConfig) -> None:
+    with _cursor(config) as cursor:
+        cursor.execute(f'DROP PUBLICATION IF EXISTS "{config.publication}"')

@@ -1,0 +1,264 @@
+"""The replication connection's read loop: decode, batch, store, acknowledge, reconnect.
+
+    WAL --pgoutput--> read_message --> decode_message --> TransactionAssembler --> batch
+        --> sink.write (one database transaction) --> send_feedback(flush_lsn=commit end)
+
+Postgres keeps WAL until it is acknowledged, so only what a sink has made safe is acknowledged.
+After a restart or a reconnect, Postgres resends everything after the acknowledged position, and
+transactions the sink already has (at or before its checkpoint) are skipped.
+"""
+
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from django.db import InterfaceError, OperationalError, connections
+
+from changefeed import replication
+from changefeed.pgoutput import decode_message, format_lsn
+from changefeed.replication import ChangeFeedError, FeedConfig, SlotBusy
+from changefeed.transactions import Transaction, TransactionAssembler, replica_identity_columns
+
+logger = logging.getLogger(__name__)
+
+# What a lost connection (or a restarting server) raises, from either driver or from Django.
+CONNECTION_ERRORS = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    OperationalError,
+    InterfaceError,
+    SlotBusy,
+)
+# libpq keys worth passing on from a Django database's OPTIONS.
+LIBPQ_OPTIONS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "options"}
+
+
+def replication_dsn(database: str) -> str:
+    settings = connections[database].settings_dict
+    params = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+        "application_name": "consume_changes",
+        # Notice a vanished server within seconds, not after the kernel's two-hour default.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        **{key: value for key, value in settings["OPTIONS"].items() if key in LIBPQ_OPTIONS},
+    }
+    return psycopg2.extensions.make_dsn(
+        **{key: value for key, value in params.items() if value not in (None, "")}
+    )
+
+
+class Heartbeat(threading.Thread):
+    """Sends status updates while the main thread is busy in a sink.
+
+    Postgres drops a replication connection that is silent for wal_sender_timeout (a minute by
+    default); a slow handler must not make it silent.
+    """
+
+    def __init__(self, send: Callable[[], None], interval: float, lock: threading.Lock):
+        super().__init__(name="changefeed-heartbeat", daemon=True)
+        self._send = send
+        self._interval = interval
+        self._lock = lock
+        self._busy = threading.Event()
+        self._stopped = threading.Event()
+
+    @contextmanager
+    def busy(self):
+        self._busy.set()
+        try:
+            yield
+        finally:
+            self._busy.clear()
+
+    def run(self):
+        while not self._stopped.wait(self._interval):
+            if self._busy.is_set():
+                with self._lock, suppress(*CONNECTION_ERRORS):
+                    self._send()
+
+    def stop(self):
+        self._stopped.set()
+
+
+class ChangeStream:
+    """Consumes a slot into a sink until stopped, a limit is reached, or the server stays away."""
+
+    def __init__(
+        self,
+        config: FeedConfig,
+        sink,
+        *,
+        batch_events: int = 5000,
+        batch_seconds: float = 0.5,
+        status_interval: float = 10.0,
+        max_downtime: float = 300.0,
+        progress: Callable[[int, int], None] | None = None,
+        progress_interval: float = 5.0,
+    ):
+        self.config = config
+        self.sink = sink
+        self.batch_events = batch_events
+        self.batch_seconds = batch_seconds
+        self.status_interval = status_interval
+        self.max_downtime = max_downtime
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self.events = 0
+        self.acknowledged = 0  # end LSN of the last transaction the sink has made safe
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._connection = None
+        self._cursor = None
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, acknowledge it and return."""
+        self._stop.set()
+
+    def run(self, max_events: int | None = None, idle_timeout: float | None = None) -> int:
+        """Consume; returns the number of change events the sink received."""
+        lost_since = None
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self._connect()
+                lost_since, delay = None, 0.5
+                self._stream(max_events, idle_timeout)
+                return self.events
+            except CONNECTION_ERRORS as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+                lost_since = lost_since or time.monotonic()
+                down = time.monotonic() - lost_since
+                if down >= self.max_downtime:
+                    raise ChangeFeedError(
+                        f"Could not stream from Postgres for {down:.0f}s (limit "
+                        f"--max-downtime {self.max_downtime:g}s): {reason}"
+                    ) from None
+                logger.warning("Replication interrupted (%s); reconnecting in %.1fs", reason, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                self._disconnect()
+        return self.events
+
+    def _connect(self) -> None:
+        # The sink's checkpoint first: everything at or before it is stored already.
+        self.acknowledged = max(self.acknowledged, self.sink.checkpoint())
+        replication.prepare(self.config, checkpoint=self.acknowledged)
+        self._connection = psycopg2.connect(
+            replication_dsn(self.config.database),
+            connection_factory=psycopg2.extras.LogicalReplicationConnection,
+        )
+        self._cursor = self._connection.cursor()
+        self._cursor.start_replication(
+            slot_name=self.config.slot,
+            decode=False,
+            start_lsn=self.acknowledged,
+            status_interval=self.status_interval,
+            options={"proto_version": "1", "publication_names": self.config.publication},
+        )
+        logger.info(
+            "Streaming slot %s (publication %s) from %s",
+            self.config.slot,
+            self.config.publication,
+            format_lsn(self.acknowledged),
+        )
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            with suppress(Exception):
+                self._connection.close()
+        self._connection = self._cursor = None
+        # Django's connection may be broken too (a restarting server); open a new one next time.
+        with suppress(Exception):
+            connections[self.config.database].close()
+
+    def _stream(self, max_events: int | None, idle_timeout: float | None) -> None:
+        cursor = self._cursor
+        assembler = TransactionAssembler(key_columns=self._key_columns)
+        pending: list[Transaction] = []
+        pending_events = 0
+        batch_started = 0.0
+        last_activity = last_progress = time.monotonic()
+        heartbeat = Heartbeat(lambda: cursor.send_feedback(force=True), 5.0, self._lock)
+        heartbeat.start()
+
+        def flush():
+            nonlocal pending_events
+            with heartbeat.busy():
+                self.sink.write(pending)
+            self.acknowledged = pending[-1].end_lsn
+            self.events += pending_events
+            with self._lock:
+                cursor.send_feedback(flush_lsn=self.acknowledged, force=True)
+            pending.clear()
+            pending_events = 0
+            report_progress()
+
+        def report_progress():
+            nonlocal last_progress
+            now = time.monotonic()
+            if self.progress and now - last_progress >= self.progress_interval:
+                self.progress(self.events, max(0, cursor.wal_end - self.acknowledged))
+                last_progress = now
+
+        try:
+            while True:
+                with self._lock:
+                    message = cursor.read_message()
+                if message is not None:
+                    transaction = assembler.feed(decode_message(message.payload), message.data_start)
+                    if transaction is None or transaction.end_lsn <= self.acknowledged:
+                        continue  # mid-transaction, or stored before a restart
+                    if not pending:
+                        batch_started = time.monotonic()
+                    pending.append(transaction)
+                    pending_events += len(transaction.changes)
+                    last_activity = time.monotonic()
+                    limit_reached = max_events is not None and (
+                        self.events + pending_events >= max_events
+                    )
+                    if (
+                        limit_reached
+                        or self._stop.is_set()
+                        or pending_events >= self.batch_events
+                        or time.monotonic() - batch_started >= self.batch_seconds
+                    ):
+                        flush()
+                    if limit_reached or self._stop.is_set():
+                        return
+                    continue
+
+                # Nothing more to read right now: store what is complete without waiting.
+                if pending:
+                    flush()
+                report_progress()
+                if self._stop.is_set():
+                    return
+                if idle_timeout is not None and time.monotonic() - last_activity >= idle_timeout:
+                    return
+                if not assembler.in_transaction:
+                    # Everything up to the server's position is handled: let Postgres recycle
+                    # that WAL even while our tables are quiet (sent at the next status update).
+                    with self._lock:
+                        cursor.send_feedback(flush_lsn=max(self.acknowledged, cursor.wal_end))
+                select.select([self._connection], [], [], 1.0)
+        finally:
+            heartbeat.stop()
+
+    def _key_columns(self, relation) -> tuple[str, ...]:
+        return replication.primary_key_columns(self.config, relation.oid) or (
+            replica_identity_columns(relation)
+        )

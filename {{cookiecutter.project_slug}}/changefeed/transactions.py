@@ -1,0 +1,177 @@
+"""From decoded pgoutput messages to whole transactions of row changes.
+
+Pure, like the decoder: messages in, Transaction objects out. It keeps the one piece of state the
+protocol requires, the Relation messages (the server sends a table's description once, before
+its first change, and again after the table changes), and buffers a transaction's changes until
+its Commit, since only a committed transaction may be stored and acknowledged.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from changefeed.pgoutput import (
+    UNCHANGED_TOAST,
+    Begin,
+    Commit,
+    Delete,
+    Insert,
+    PgOutputMessage,
+    Relation,
+    Truncate,
+    Update,
+    format_lsn,
+    row_to_dict,
+)
+
+
+@dataclass(slots=True)
+class Change:
+    """One row change (or one table's truncation) within a transaction."""
+
+    lsn: int
+    position: int
+    table: str
+    operation: str
+    primary_key: dict | None
+    old: dict | None
+    new: dict | None
+    unchanged_toast: list[str]
+
+
+@dataclass(slots=True)
+class Transaction:
+    xid: int
+    commit_lsn: int
+    end_lsn: int
+    """Just past the commit record: what to store as the checkpoint and acknowledge."""
+    commit_time: datetime
+    changes: list[Change] = field(default_factory=list)
+
+    def change_records(self, slot: str) -> list[dict]:
+        """The changes as JSON-ready dicts: one line of the jsonl sink, one row of the store."""
+        commit_time = self.commit_time.isoformat()
+        return [
+            {
+                "slot": slot,
+                "lsn": change.lsn,
+                "commit_lsn": self.commit_lsn,
+                "position": change.position,
+                "xid": self.xid,
+                "commit_time": commit_time,
+                "table_name": change.table,
+                "operation": change.operation,
+                "primary_key": change.primary_key,
+                "old": change.old,
+                "new": change.new,
+                "unchanged_toast": change.unchanged_toast,
+            }
+            for change in self.changes
+        ]
+
+
+class ProtocolError(Exception):
+    """The message sequence broke pgoutput's rules (a change outside a transaction, say)."""
+
+
+def replica_identity_columns(relation: Relation) -> tuple[str, ...]:
+    """The columns pgoutput marks as identifying a row (the primary key, by default)."""
+    return tuple(column.name for column in relation.columns if column.is_key)
+
+
+class TransactionAssembler:
+    """Feed it messages in stream order; it returns each Transaction when its Commit arrives.
+
+    `key_columns` names a table's primary key columns. The default trusts pgoutput's key flags,
+    which under REPLICA IDENTITY FULL mark every column; the stream passes a catalog lookup.
+    """
+
+    def __init__(
+        self, key_columns: Callable[[Relation], tuple[str, ...]] = replica_identity_columns
+    ):
+        self._key_columns = key_columns
+        self._relations: dict[int, tuple[Relation, str, tuple[str, ...]]] = {}
+        self._current: Transaction | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._current is not None
+
+    def reset(self) -> None:
+        """Forget a half-received transaction, e.g. after the connection dropped mid-way."""
+        self._current = None
+
+    def feed(self, message: PgOutputMessage, lsn: int) -> Transaction | None:
+        match message:
+            case Relation():
+                table = f"{message.namespace or 'pg_catalog'}.{message.name}"
+                self._relations[message.oid] = (message, table, self._key_columns(message))
+            case Begin():
+                if self._current is not None:
+                    raise ProtocolError(f"Begin at {format_lsn(lsn)} inside a transaction")
+                self._current = Transaction(
+                    xid=message.xid,
+                    commit_lsn=message.final_lsn,
+                    end_lsn=0,
+                    commit_time=message.commit_time,
+                )
+            case Commit():
+                transaction = self._transaction(message, lsn)
+                transaction.end_lsn = message.end_lsn
+                self._current = None
+                return transaction
+            case Insert():
+                self._add(message, lsn, "insert", old=None, new=message.new)
+            case Update():
+                self._add(message, lsn, "update", old=message.old, new=message.new)
+            case Delete():
+                self._add(message, lsn, "delete", old=message.old, new=None)
+            case Truncate():
+                transaction = self._transaction(message, lsn)
+                for oid in message.relation_oids:
+                    _, table, _ = self._relation(oid)
+                    transaction.changes.append(
+                        Change(lsn, len(transaction.changes), table, "truncate", None, None, None, [])
+                    )
+            # Origin, Type and logical decoding Messages carry nothing this feed stores.
+        return None
+
+    def _transaction(self, message: PgOutputMessage, lsn: int) -> Transaction:
+        if self._current is None:
+            kind = type(message).__name__
+            raise ProtocolError(f"{kind} at {format_lsn(lsn)} outside a transaction")
+        return self._current
+
+    def _relation(self, oid: int) -> tuple[Relation, str, tuple[str, ...]]:
+        try:
+            return self._relations[oid]
+        except KeyError:
+            raise ProtocolError(f"change for relation {oid} before its Relation message") from None
+
+    def _add(self, message, lsn: int, operation: str, old, new) -> None:
+        transaction = self._transaction(message, lsn)
+        relation, table, key_columns = self._relation(message.relation_oid)
+        new_row = row_to_dict(relation, new) if new is not None else None
+        unchanged = []
+        if new_row is not None:
+            unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
+            for name in unchanged:
+                del new_row[name]
+        old_row = row_to_dict(relation, old) if old is not None else None
+        if old_row is not None and getattr(message, "old_kind", None) == "K":
+            # A key-only old tuple: the other columns are not NULL, just not sent.
+            old_row = {name: old_row[name] for name in replica_identity_columns(relation)}
+        key_source = new_row if new_row is not None else old_row
+        primary_key = {name: key_source.get(name) for name in key_columns} or None
+        transaction.changes.append(
+            Change(
+                lsn=lsn,
+                position=len(transaction.changes),
+                table=table,
+                operation=operation,
+                primary_key=primary_key,
+                old=old_row,
+                new=new_row,
+                unchanged_toast=unchanged,
+            )
+        )
