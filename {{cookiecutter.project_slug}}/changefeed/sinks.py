@@ -6,6 +6,7 @@ own records end, so a restart can skip what the sink already has.
 """
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,7 +16,13 @@ from django.utils.module_loading import import_string
 from changefeed.models import ChangeEvent, Checkpoint
 from changefeed.transactions import Transaction
 
+logger = logging.getLogger(__name__)
+
 Handler = Callable[[Transaction], None]
+
+
+class HandlerError(Exception):
+    """The user's handler raised: the batch was rolled back and nothing acknowledged."""
 
 
 def load_handler(dotted_path: str) -> Handler:
@@ -53,6 +60,7 @@ class StoreSink:
         self.slot = slot
         self.handler = handler
         self.database = database
+        self.handler_name = handler and f"{handler.__module__}.{handler.__qualname__}"
 
     def checkpoint(self) -> int:
         stored = Checkpoint.objects.using(self.database).filter(slot=self.slot).first()
@@ -66,13 +74,23 @@ class StoreSink:
                     cursor.execute(INSERT_EVENTS, [json.dumps(records, separators=(",", ":"))])
             if self.handler is not None:
                 for tx in transactions:
-                    self.handler(tx)
+                    self._run_handler(tx)
             Checkpoint.objects.using(self.database).bulk_create(
                 [Checkpoint(slot=self.slot, lsn=transactions[-1].end_lsn)],
                 update_conflicts=True,
                 unique_fields=["slot"],
                 update_fields=["lsn", "updated_at"],
             )
+
+    def _run_handler(self, tx: Transaction) -> None:
+        try:
+            self.handler(tx)
+        except Exception as error:
+            logger.exception("Handler %s failed on transaction %s", self.handler_name, tx.xid)
+            raise HandlerError(
+                f"Handler {self.handler_name} failed, so nothing of its batch was stored: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
 
 class JsonlSink:
@@ -95,3 +113,4 @@ class JsonlSink:
         if lines:
             self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
+

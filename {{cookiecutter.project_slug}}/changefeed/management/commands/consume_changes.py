@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from changefeed.management.options import add_feed_arguments, feed_config
 from changefeed.replication import ChangeFeedError
-from changefeed.sinks import JsonlSink, StoreSink, load_handler
+from changefeed.sinks import HandlerError, JsonlSink, StoreSink, load_handler
 from changefeed.stream import ChangeStream
 
 
@@ -89,7 +89,7 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stream.stop())
         try:
             events = stream.run(options["max_events"], options["idle_timeout"])
-        except ChangeFeedError as error:
+        except (ChangeFeedError, HandlerError) as error:
             raise CommandError(str(error)) from None
         if verbosity >= 1:
             self.stderr.write(f"Consumed {events} change events from slot {config.slot}.")

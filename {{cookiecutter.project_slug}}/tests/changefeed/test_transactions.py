@@ -1,0 +1,123 @@
+"""TransactionAssembler on the bytes captured from a real server (see capture_pgoutput.py)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from changefeed.pgoutput import decode_message, parse_lsn
+from changefeed.transactions import ProtocolError, TransactionAssembler
+
+CAPTURE = json.loads(Path(__file__).with_name("pgoutput_capture.json").read_text())
+ACCOUNT_A = "6f1d2c3b-4a59-4e8d-9c7b-0a1b2c3d4e5f"
+ACCOUNT_B = "11111111-2222-4333-8444-555555555555"
+ACCOUNT_B_RENAMED = "99999999-8888-4777-8666-555555555555"
+
+
+def assemble(rows):
+    assembler = TransactionAssembler()
+    transactions = []
+    for row in rows:
+        transaction = assembler.feed(decode_message(bytes.fromhex(row["data"])), row["lsn_int"])
+        if transaction is not None:
+            transactions.append(transaction)
+    return transactions, assembler
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return [{**row, "lsn_int": parse_lsn(row["lsn"])} for row in CAPTURE["text"]]
+
+
+@pytest.fixture(scope="module")
+def transactions(rows):
+    return assemble(rows)[0]
+
+
+def summary(transactions):
+    return [
+        [(change.table.split(".")[1], change.operation) for change in tx.changes]
+        for tx in transactions
+    ]
+
+
+def test_changes_are_grouped_into_their_transactions_in_commit_order(transactions):
+    assert summary(transactions) == [
+        [
+            ("account", "insert"),
+            ("account", "insert"),
+            ("ledger", "insert"),
+            ("ledger", "insert"),
+            ("ledger_tag", "insert"),
+        ],
+        [("account", "update")],
+        [("account", "update")],
+        [("ledger", "update"), ("ledger", "delete")],
+        [("account", "delete")],
+        [("account", "insert")],
+        [("ledger", "truncate"), ("ledger_tag", "truncate")],
+        [("account", "truncate")],
+    ]
+    commit_lsns = [tx.commit_lsn for tx in transactions]
+    assert commit_lsns == sorted(commit_lsns)
+    assert all(tx.commit_lsn < tx.end_lsn for tx in transactions)
+    for tx in transactions:
+        assert [change.position for change in tx.changes] == list(range(len(tx.changes)))
+
+
+def test_an_insert_carries_the_new_row_and_its_primary_key(transactions):
+    insert = transactions[0].changes[0]
+    assert insert.primary_key == {"id": ACCOUNT_A}
+    assert insert.new["id"] == ACCOUNT_A
+    assert insert.new["name"] == "Zoë"
+    assert insert.old is None
+    assert insert.unchanged_toast == []
+
+
+def test_an_unchanged_toasted_value_is_listed_not_nulled(transactions):
+    update = transactions[1].changes[0]
+    assert update.unchanged_toast == ["biography"]
+    assert "biography" not in update.new
+
+
+def test_a_key_update_keeps_the_old_key_only(transactions):
+    update = transactions[2].changes[0]
+    assert update.old == {"id": ACCOUNT_B}
+    assert update.primary_key == {"id": ACCOUNT_B_RENAMED}
+
+
+def test_replica_identity_full_gives_whole_old_rows(transactions):
+    update, delete = transactions[3].changes
+    assert update.old is not None and len(update.old) > 1
+    assert delete.new is None and delete.old == delete.primary_key | delete.old
+
+
+def test_a_delete_carries_the_old_key(transactions):
+    delete = transactions[4].changes[0]
+    assert delete.old == {"id": ACCOUNT_B_RENAMED} == delete.primary_key
+    assert delete.new is None
+
+
+def test_records_are_json_ready(transactions):
+    records = [record for tx in transactions for record in tx.change_records("slot")]
+    assert json.loads(json.dumps(records)) == records
+    assert {record["slot"] for record in records} == {"slot"}
+
+
+def test_a_change_before_its_relation_or_outside_a_transaction_is_refused(rows):
+    insert = next(row for row in rows if row["data"].startswith("49"))  # 'I'
+    with pytest.raises(ProtocolError, match="outside a transaction"):
+        TransactionAssembler().feed(decode_message(bytes.fromhex(insert["data"])), 1)
+
+    begin = rows[0]
+    assembler = TransactionAssembler()
+    assembler.feed(decode_message(bytes.fromhex(begin["data"])), 1)
+    with pytest.raises(ProtocolError, match="before its Relation message"):
+        assembler.feed(decode_message(bytes.fromhex(insert["data"])), 2)
+
+
+def test_reset_forgets_a_half_received_transaction(rows):
+    transactions, assembler = assemble(rows[:3])
+    assert transactions == [] and assembler.in_transaction
+    assembler.reset()
+    assert not assembler.in_transaction
