@@ -5,6 +5,7 @@ import re
 import tomllib
 
 import pytest
+import yaml
 from baking import bake_ok, run
 
 UNRENDERED = re.compile(r"{{\s*cookiecutter|{%|cookiecutter\.")
@@ -63,6 +64,53 @@ def test_ports_reach_the_database_aliases(cookies):
     assert databases["proxy"]["PORT"] == 7654
 
 
+# Each answer that changes compose.yaml, baked once: the project's own compose contract tests
+# (tests/test_compose.py: specification, Electric's contract, agreement with .env and settings)
+# must pass on it, and the answer must show where it belongs.
+COMPOSE_ANSWERS = [
+    ({}, {"postgres": "postgres:16-alpine", "electric": "electricsql/electric:0.12.1"}),
+    ({"postgres_version": "14"}, {"postgres": "postgres:14-alpine"}),
+    ({"postgres_version": "15"}, {"postgres": "postgres:15-alpine"}),
+    ({"postgres_version": "17"}, {"postgres": "postgres:17-alpine"}),
+    ({"electric_version": "0.12"}, {"electric": "electricsql/electric:0.12"}),
+    (
+        {
+            "postgres_port": "15432",
+            "electric_http_port": "15133",
+            "pg_proxy_port": "16543",
+            "django_port": "18000",
+        },
+        {"ports": ["15432:5432", "15133:15133", "16543:16543", "18000:18000"]},
+    ),
+    ({"electric_auth_mode": "secure"}, {"auth": "secure"}),
+]
+
+
+@pytest.mark.parametrize(
+    "answers, expected", COMPOSE_ANSWERS, ids=[str(a) or "defaults" for a, _ in COMPOSE_ANSWERS]
+)
+def test_compose_yaml_follows_the_answers_and_keeps_electrics_contract(cookies, answers, expected):
+    project = bake_ok(cookies, **answers)
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    services = compose["services"]
+
+    if "postgres" in expected:
+        assert services["postgres"]["image"] == expected["postgres"]
+    if "electric" in expected:
+        assert services["electric"]["image"] == expected["electric"]
+    if "ports" in expected:
+        published = [port for service in services.values() for port in service.get("ports", [])]
+        assert sorted(published) == sorted(expected["ports"])
+    if "auth" in expected:
+        assert "AUTH_JWT_KEY" in services["electric"]["environment"]
+        assert "ELECTRIC_AUTH_MODE=secure" in (project / ".env").read_text().splitlines()
+
+    result = run(
+        project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_compose.py"
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -76,10 +124,19 @@ def test_the_baked_project_passes_its_own_checks(default_project, command):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_baked_project_passes_its_own_test_suite(default_project):
-    result = run(default_project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+def assert_its_test_suite_passes(project):
+    result = run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
 
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
     assert re.search(r"\d+ passed", summary), summary
     assert "skipped" not in summary and "failed" not in summary, summary
+
+
+def test_the_baked_project_passes_its_own_test_suite(default_project):
+    assert_its_test_suite_passes(default_project)
+
+
+def test_a_secure_bake_passes_its_own_test_suite(cookies):
+    # Secure mode changes compose.yaml and .env: Electric gets the key, Django signs with it.
+    assert_its_test_suite_passes(bake_ok(cookies, electric_auth_mode="secure"))

@@ -4,6 +4,7 @@ Locally the values come from `.env` (written at generation time, ignored by git)
 compose.yaml passes them in. `.env.example` lists and explains every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -115,6 +116,22 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Electric client auth ---
+# Django signs each client's token (GET /electric/token/, electric/tokens.py) with the settings
+# Electric verifies it with, read from the same variables under Electric's own names, so one .env
+# configures both. insecure: Electric checks no signature (local development); secure: production.
+ELECTRIC_AUTH_MODE = env.str("ELECTRIC_AUTH_MODE", default="insecure")
+ELECTRIC_AUTH = {
+    "ALG": env.str("AUTH_JWT_ALG", default="HS256"),
+    "KEY": env.str("AUTH_JWT_KEY", default=""),
+    "KEY_IS_BASE64_ENCODED": env.bool("AUTH_JWT_KEY_IS_BASE64_ENCODED", default=False),
+    # Optional claims: an empty value means unset.
+    "NAMESPACE": env.str("AUTH_JWT_NAMESPACE", default="") or None,
+    "ISS": env.str("AUTH_JWT_ISS", default="") or None,
+    "AUD": env.str("AUTH_JWT_AUD", default="") or None,
+    "TOKEN_LIFETIME": timedelta(seconds=env.int("ELECTRIC_TOKEN_LIFETIME_SECONDS", default=900)),
+}
 
 LOGGING = {
     "version": 1,

@@ -48,8 +48,18 @@ def compose():
     return interpolate(raw_compose(), read_env_file())
 
 
-def service_environment(name):
-    """What a Django service's process gets: env_file first, then `environment` over it."""
-    service = compose()["services"][name]
-    environment = read_env_file() if service.get("env_file") == ".env" else {}
-    return {**environment, **service.get("environment", {})}
+def service_environment(name, env=None):
+    """What a service's process gets: env_file first, then `environment` over it.
+
+    `env` stands in for .env's values (default: the real file). An `environment` entry without a
+    value passes the variable on from .env when set there, and is absent otherwise.
+    """
+    env = read_env_file() if env is None else env
+    service = interpolate(raw_compose(), env)["services"][name]
+    environment = dict(env) if service.get("env_file") == ".env" else {}
+    for key, value in service.get("environment", {}).items():
+        if value is not None:
+            environment[key] = value
+        elif key in env:
+            environment[key] = env[key]
+    return environment

@@ -114,7 +114,10 @@ def test_ports_follow_the_prompts():
 
 def django_settings_under(environment, name):
     """A Django setting as a service's process, with exactly this environment, would see it."""
-    code = f"import json; from django.conf import settings; print(json.dumps(settings.{name}))"
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps(settings.{name}, default=str))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=PROJECT,
@@ -138,6 +141,38 @@ def test_django_services_reach_postgres_and_the_proxy_with_electrics_password(se
     assert proxy["HOST"] == "electric"
     assert str(proxy["PORT"]) == electric["PG_PROXY_PORT"]
     assert proxy["PASSWORD"] == electric["PG_PROXY_PASSWORD"] == read_env_file()["PG_PROXY_PASSWORD"]
+
+
+# .env.example's optional auth lines, uncommented.
+OPTIONAL_AUTH = {
+    "AUTH_JWT_KEY_IS_BASE64_ENCODED": "true",
+    "AUTH_JWT_NAMESPACE": "https://example.com/jwt/claims",
+    "AUTH_JWT_ISS": "https://example.com",
+    "AUTH_JWT_AUD": "electric",
+}
+
+
+@pytest.mark.parametrize("optional", [{}, OPTIONAL_AUTH], ids=["required-only", "optional-set"])
+def test_electric_checks_tokens_with_the_settings_django_signs_them_with(optional):
+    env = {**read_env_file(), **optional}
+    electric = service_environment("electric", env)
+    web = service_environment("web", env)
+    auth = django_settings_under(web, "ELECTRIC_AUTH")
+
+    assert electric["AUTH_MODE"] == django_settings_under(web, "ELECTRIC_AUTH_MODE")
+    # Both modes look for the user id under the namespace.
+    assert electric.get("AUTH_JWT_NAMESPACE") == auth["NAMESPACE"]
+    if electric["AUTH_MODE"] == "secure":
+        assert (electric["AUTH_JWT_ALG"], electric["AUTH_JWT_KEY"]) == (auth["ALG"], auth["KEY"])
+        base64_key = electric.get("AUTH_JWT_KEY_IS_BASE64_ENCODED", "false") == "true"
+        assert base64_key == auth["KEY_IS_BASE64_ENCODED"]
+        assert electric.get("AUTH_JWT_ISS") == auth["ISS"]
+        assert electric.get("AUTH_JWT_AUD") == auth["AUD"]
+    else:
+        # Electric checks no signature: the key (and the claims it would check) stay out of it.
+        assert electric["AUTH_MODE"] == "insecure"
+        passed = {name for name in electric if name.startswith("AUTH_JWT_")}
+        assert passed <= {"AUTH_JWT_NAMESPACE"}
 
 
 def test_services_start_in_order():

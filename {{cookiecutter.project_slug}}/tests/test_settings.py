@@ -60,3 +60,28 @@ def test_dot_env_written_at_generation_time_configures_both_aliases():
     assert databases["default"]["PASSWORD"] == env_file["POSTGRES_PASSWORD"]
     assert databases["proxy"]["PASSWORD"] == env_file["PG_PROXY_PASSWORD"]
     assert databases["proxy"]["PORT"] == int(env_file["ELECTRIC_PROXY_PORT"])
+
+
+def test_empty_optional_auth_variables_count_as_unset():
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "AUTH_JWT_NAMESPACE": "",
+        "AUTH_JWT_ISS": "",
+        "AUTH_JWT_AUD": "",
+    }
+    code = (
+        "import django, json; from django.conf import settings; django.setup(); "
+        "print(json.dumps(settings.ELECTRIC_AUTH, default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    auth = json.loads(result.stdout)
+
+    assert (auth["NAMESPACE"], auth["ISS"], auth["AUD"]) == (None, None, None)

@@ -1,0 +1,274 @@
+"""GET /electric/token/ issues the JWTs Electric 0.12 accepts; the system check guards their key."""
+
+import base64
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from django.core import checks
+from django.urls import reverse
+
+from electric.checks import check_client_auth
+from electric.tokens import issue_token
+
+KEY = secrets.token_urlsafe(48)
+CLOCK_SLACK = timedelta(seconds=5)
+
+
+@pytest.fixture
+def electric_auth(settings):
+    """Secure mode with a known key and no optional claims; call it to change any of that."""
+
+    def configure(mode="secure", **changes):
+        settings.ELECTRIC_AUTH_MODE = mode
+        settings.ELECTRIC_AUTH = {
+            **settings.ELECTRIC_AUTH,
+            "ALG": "HS256",
+            "KEY": KEY,
+            "KEY_IS_BASE64_ENCODED": False,
+            "NAMESPACE": None,
+            "ISS": None,
+            "AUD": None,
+            **changes,
+        }
+
+    configure()
+    return configure
+
+
+@pytest.fixture
+def user(db, django_user_model):
+    return django_user_model.objects.create_user(username="ada")
+
+
+@pytest.fixture
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def get_token(client):
+    response = client.get(reverse("electric:token"))
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    return response.json()
+
+
+def verify(token, key=KEY, **expected):
+    """The claims, if Electric's checks (signature, alg, required claims, times) pass."""
+    return jwt.decode(
+        token,
+        key,
+        algorithms=["HS256"],
+        options={"require": ["iat", "nbf", "exp", *expected]},
+        issuer=expected.get("iss"),
+        audience=expected.get("aud"),
+    )
+
+
+def test_the_endpoint_is_mounted_under_electric():
+    assert reverse("electric:token") == "/electric/token/"
+
+
+def test_anonymous_users_get_a_json_401_not_a_login_page(client, electric_auth):
+    response = client.get(reverse("electric:token"))
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]
+    assert "token" not in response.json()
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_only_get_is_allowed_and_the_refusal_is_json(signed_in, method):
+    response = getattr(signed_in, method)(reverse("electric:token"))
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert response["Content-Type"] == "application/json"
+    assert "GET" in response.json()["error"]
+
+
+def test_the_token_response_is_never_cached(signed_in, electric_auth):
+    response = signed_in.get(reverse("electric:token"))
+
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"no-cache", "no-store", "private"} <= cache_control
+
+
+def test_a_signed_in_user_gets_a_token_electric_verifies(signed_in, user, electric_auth, settings):
+    before = datetime.now(UTC)
+    body = get_token(signed_in)
+    after = datetime.now(UTC)
+
+    claims = verify(body["token"])
+    assert jwt.get_unverified_header(body["token"])["alg"] == "HS256"
+    assert claims["sub"] == str(user.pk)
+
+    issued_at = datetime.fromtimestamp(claims["iat"], UTC)
+    assert before - CLOCK_SLACK <= issued_at <= after
+    assert claims["nbf"] == claims["iat"]
+    lifetime = settings.ELECTRIC_AUTH["TOKEN_LIFETIME"]
+    assert claims["exp"] - claims["iat"] == lifetime.total_seconds()
+    assert datetime.fromtimestamp(claims["exp"], UTC) > after
+
+    expires_at = datetime.fromisoformat(body["expires_at"])
+    assert expires_at.utcoffset() == timedelta(0)
+    assert expires_at == datetime.fromtimestamp(claims["exp"], UTC)
+
+
+def test_issue_token_dates_the_token_from_the_given_moment(user, electric_auth, settings):
+    now = datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+
+    token, expires_at = issue_token(user, now=now)
+
+    claims = jwt.decode(
+        token, KEY, algorithms=["HS256"], options={"verify_iat": False, "verify_nbf": False}
+    )
+    assert claims["iat"] == claims["nbf"] == int(now.timestamp())
+    assert expires_at == now.replace(microsecond=0) + settings.ELECTRIC_AUTH["TOKEN_LIFETIME"]
+    assert claims["exp"] == expires_at.timestamp()
+
+
+def test_the_lifetime_comes_from_the_settings(signed_in, electric_auth):
+    electric_auth(TOKEN_LIFETIME=timedelta(minutes=2))
+
+    claims = verify(get_token(signed_in)["token"])
+
+    assert claims["exp"] - claims["iat"] == 120
+
+
+def test_without_iss_aud_or_namespace_the_token_has_none_of_them(signed_in, electric_auth):
+    claims = verify(get_token(signed_in)["token"])
+
+    assert set(claims) == {"sub", "iat", "nbf", "exp"}
+
+
+def test_iss_and_aud_are_set_when_configured(signed_in, electric_auth):
+    electric_auth(ISS="https://notes.example.com", AUD="electric")
+
+    token = get_token(signed_in)["token"]
+
+    claims = verify(token, iss="https://notes.example.com", aud="electric")
+    assert (claims["iss"], claims["aud"]) == ("https://notes.example.com", "electric")
+    with pytest.raises(jwt.InvalidIssuerError):
+        verify(token, iss="https://elsewhere.example.com", aud="electric")
+
+
+def test_with_a_namespace_the_user_id_moves_under_it_and_the_times_stay_on_top(
+    signed_in, user, electric_auth
+):
+    namespace = "https://notes.example.com/jwt/claims"
+    electric_auth(NAMESPACE=namespace, ISS="https://notes.example.com")
+
+    claims = verify(get_token(signed_in)["token"], iss="https://notes.example.com")
+
+    assert claims[namespace] == {"sub": str(user.pk)}
+    assert "sub" not in claims
+    assert {"iat", "nbf", "exp", "iss"} <= set(claims)
+
+
+def test_a_base64_encoded_key_signs_with_the_decoded_bytes(signed_in, user, electric_auth):
+    raw_key = secrets.token_bytes(32)
+    encoded = base64.b64encode(raw_key).decode()
+    electric_auth(KEY=encoded, KEY_IS_BASE64_ENCODED=True)
+
+    token = get_token(signed_in)["token"]
+
+    assert verify(token, key=raw_key)["sub"] == str(user.pk)
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify(token, key=encoded)
+
+
+def test_another_key_does_not_verify_and_cannot_forge(signed_in, user, electric_auth):
+    other_key = secrets.token_urlsafe(48)
+
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify(get_token(signed_in)["token"], key=other_key)
+
+    now = datetime.now(UTC)
+    forged = jwt.encode(
+        {"sub": str(user.pk), "iat": now, "nbf": now, "exp": now + timedelta(minutes=5)},
+        other_key,
+        algorithm="HS256",
+    )
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify(forged)
+
+
+def test_insecure_mode_without_a_key_still_hands_out_tokens(signed_in, user, electric_auth):
+    electric_auth(mode="insecure", KEY="")
+
+    token = get_token(signed_in)["token"]
+
+    # Insecure Electric reads the claims of unsigned tokens too.
+    assert jwt.get_unverified_header(token)["alg"] == "none"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == str(user.pk)
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+@pytest.mark.parametrize(
+    "alg, minimum",
+    [("HS256", 32), ("HS384", 48), ("HS512", 64)],
+)
+def test_secure_mode_refuses_a_key_shorter_than_electric_accepts(electric_auth, alg, minimum):
+    electric_auth(ALG=alg, KEY=secrets.token_hex(minimum)[: minimum - 1])
+    [message] = check_client_auth()
+    assert message.id == "electric.E010"
+    assert f"{minimum - 1} bytes" in message.msg
+    assert f"shorter than {minimum} bytes" in message.msg
+
+    electric_auth(ALG=alg, KEY=secrets.token_hex(minimum)[:minimum])
+    assert check_client_auth() == []
+
+
+@pytest.mark.parametrize("length, expected", [(31, ["electric.E010"]), (32, [])])
+def test_a_base64_key_is_measured_after_decoding(electric_auth, length, expected):
+    encoded = base64.b64encode(secrets.token_bytes(length)).decode()
+    assert len(encoded) > 32  # long enough before decoding
+    electric_auth(KEY=encoded, KEY_IS_BASE64_ENCODED=True)
+
+    messages = check_client_auth()
+
+    assert ids(messages) == expected
+    if messages:
+        assert "after base64 decoding" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"KEY": ""}, {"KEY": "not base64!" * 8, "KEY_IS_BASE64_ENCODED": True}],
+    ids=["missing", "not-base64"],
+)
+def test_secure_mode_refuses_a_missing_or_undecodable_key(electric_auth, changes):
+    electric_auth(**changes)
+    assert ids(check_client_auth()) == ["electric.E010"]
+
+
+@pytest.mark.parametrize("key", ["", "short"])
+def test_insecure_mode_needs_no_key(electric_auth, key):
+    electric_auth(mode="insecure", KEY=key)
+    assert check_client_auth() == []
+
+
+def test_an_unknown_auth_mode_is_reported(electric_auth):
+    electric_auth(mode="strict")
+    [message] = check_client_auth()
+    assert message.id == "electric.E011"
+    assert "'strict'" in message.msg
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "none", "hs256"])
+def test_an_algorithm_django_cannot_sign_with_is_reported(electric_auth, alg):
+    electric_auth(ALG=alg)
+    assert ids(check_client_auth()) == ["electric.E012"]
+
+
+def test_the_auth_check_runs_with_the_system_checks(electric_auth):
+    electric_auth(KEY="short")
+    assert "electric.E010" in ids(checks.run_checks(tags=["electric"]))
