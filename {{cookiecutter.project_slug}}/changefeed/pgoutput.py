@@ -31,7 +31,7 @@ import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeAlias
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "format_lsn",
     "parse_lsn",
     "row_to_dict",
+    "value_converters",
 ]
 
 
@@ -374,14 +375,26 @@ class _Reader:
             if pos >= size:
                 raise self.truncated(pos)
             kind = data[pos]
-            if kind in (_TEXT, _BINARY):
+            if kind == _TEXT:
                 start = pos + 5
                 if start > size:
                     raise self.truncated(pos + 1)
                 end = start + _UINT32.unpack_from(data, pos + 1)[0]
                 if end > size:
                     raise self.truncated(start)
-                values.append(self._utf8(start, end) if kind == _TEXT else data[start:end])
+                try:
+                    values.append(data[start:end].decode())
+                except UnicodeDecodeError as error:
+                    raise self.malformed(start + error.start, "invalid UTF-8") from None
+                pos = end
+            elif kind == _BINARY:
+                start = pos + 5
+                if start > size:
+                    raise self.truncated(pos + 1)
+                end = start + _UINT32.unpack_from(data, pos + 1)[0]
+                if end > size:
+                    raise self.truncated(start)
+                values.append(data[start:end])
                 pos = end
             elif kind == _NULL:
                 values.append(None)
@@ -544,21 +557,30 @@ def _parse_float(text: str) -> float | str:
     return value if math.isfinite(value) else text
 
 
-def _isoformat(parse: Callable[[str], date | time | datetime]) -> Callable[[str], str]:
-    def convert(text: str) -> str:
-        try:
-            return parse(text).isoformat()
-        except ValueError:
-            # infinity, BC dates, years past 9999 and 24:00:00 are valid PostgreSQL values that
-            # datetime cannot hold; PostgreSQL's own spelling is the most faithful one left.
-            return text
+def _iso_timestamp(text: str) -> str:
+    # PostgreSQL's ISO DateStyle prints ISO 8601 but for a space between date and time. Values
+    # with no ISO 8601 form (infinity, BC, years past 9999) keep PostgreSQL's spelling.
+    if text[-1].isdigit() and text[4:5] == "-":
+        return text.replace(" ", "T", 1)
+    return text
 
-    return convert
+
+def _with_offset_minutes(text: str) -> str:
+    # PostgreSQL shortens a whole-hour offset to "+02"; ISO 8601 readers want "+02:00".
+    return text + ":00" if text[-3] in "+-" else text
+
+
+def _iso_timestamptz(text: str) -> str:
+    if text[-1].isdigit() and text[4:5] == "-":
+        return _with_offset_minutes(text.replace(" ", "T", 1))
+    return text
 
 
 # Types missing here keep their text output, which is already the best JSON form for text,
 # varchar, bpchar and name; for numeric (exact, where a float would round); for uuid
-# (canonical lowercase); and for bytea (hex '\x...').
+# (canonical lowercase); for bytea (hex '\x...'); and for date and time (ISO 8601 already).
+# Date and time values stay strings rather than datetime objects: JSON has no such type, and
+# this is the consumer's hot path, where parsing and re-printing each one would cost the most.
 _CONVERTERS: Final[dict[int, Callable[[str], JsonValue]]] = {
     16: _parse_bool,  # bool
     20: int,  # int8
@@ -569,24 +591,27 @@ _CONVERTERS: Final[dict[int, Callable[[str], JsonValue]]] = {
     701: _parse_float,  # float8
     114: json.loads,  # json
     3802: json.loads,  # jsonb
-    1082: _isoformat(date.fromisoformat),  # date
-    1083: _isoformat(time.fromisoformat),  # time
-    1266: _isoformat(time.fromisoformat),  # timetz
-    1114: _isoformat(datetime.fromisoformat),  # timestamp
-    1184: _isoformat(datetime.fromisoformat),  # timestamptz
+    1266: _with_offset_minutes,  # timetz
+    1114: _iso_timestamp,  # timestamp
+    1184: _iso_timestamptz,  # timestamptz
 }
 
 
 def convert_value(type_oid: int, text: str) -> JsonValue:
     """Turn one column's text output into a JSON-friendly value, going by its type's OID.
 
-    Date and time values come out in Python's ISO 8601 form, so that
-    ``'2024-01-02 03:04:05.123+00'`` becomes ``'2024-01-02T03:04:05.123000+00:00'``. Types
+    Date and time values come out as ISO 8601 strings, so that
+    ``'2024-01-02 03:04:05.123+00'`` becomes ``'2024-01-02T03:04:05.123+00:00'``. Types
     without a conversion below keep their text. Raises ValueError for text that PostgreSQL
     would never print for the type.
     """
     convert = _CONVERTERS.get(type_oid)
     return text if convert is None else convert(text)
+
+
+def value_converters(relation: Relation) -> tuple[Callable[[str], JsonValue] | None, ...]:
+    """Per column, what :func:`convert_value` applies (None: the text stays), for hot loops."""
+    return tuple(_CONVERTERS.get(column.type_oid) for column in relation.columns)
 
 
 def row_to_dict(

@@ -5,11 +5,12 @@ their commit LSNs to Postgres, which may recycle that WAL. `checkpoint()` says w
 own records end, so a restart can skip what the sink already has.
 """
 
-import json
+import io
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
+import orjson
 from django.db import connections, transaction
 from django.utils.module_loading import import_string
 
@@ -33,19 +34,48 @@ def load_handler(dotted_path: str) -> Handler:
     return handler
 
 
-# One statement per batch: Postgres unpacks a JSON array into rows far faster than one INSERT (or
-# ORM object) per change, and it reads the same on psycopg2 and psycopg 3.
-INSERT_EVENTS = f"""
-INSERT INTO {ChangeEvent._meta.db_table}
-    (slot, lsn, commit_lsn, position, xid, commit_time, table_name, operation, primary_key,
-     old, new, unchanged_toast)
-SELECT slot, lsn, commit_lsn, position, xid, commit_time, table_name, operation, primary_key,
-       old, new, unchanged_toast
-FROM json_to_recordset(%s::json) AS change(
-    slot text, lsn bigint, commit_lsn bigint, position integer, xid bigint,
-    commit_time timestamptz, table_name text, operation text, primary_key jsonb, old jsonb,
-    new jsonb, unchanged_toast jsonb)
-"""
+# COPY is the fastest way into a table: the database spends a third of the time it spends on
+# an INSERT ... SELECT from a JSON array, and on a two-core machine the database's time is the
+# consumer's time.
+COPY_EVENTS = (
+    f"COPY {ChangeEvent._meta.db_table} (slot, lsn, commit_lsn, position, xid, commit_time, "
+    "table_name, operation, primary_key, old, new, unchanged_toast) FROM STDIN"
+)
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_json(value) -> str:
+    # orjson escapes every control character, so only backslashes need COPY's escaping.
+    return "\\N" if value is None else orjson.dumps(value).decode().replace("\\", "\\\\")
+
+
+def copy_rows(cursor, statement: str, data: str) -> None:
+    """COPY ... FROM STDIN through a psycopg2 or a psycopg 3 cursor (Django runs on either)."""
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        cursor.copy_expert(statement, io.StringIO(data))
+    else:
+        with cursor.copy(statement) as copy:
+            copy.write(data)
+
+
+def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
+    """The batch's changes in COPY's text format, one line per ChangeEvent."""
+    slot = _copy_text(slot)
+    lines = []
+    for tx in transactions:
+        commit_time = tx.commit_time.isoformat()
+        lines.extend(
+            f"{slot}\t{change.lsn}\t{tx.commit_lsn}\t{change.position}\t{tx.xid}\t{commit_time}\t"
+            f"{_copy_text(change.table)}\t{change.operation}\t{_copy_json(change.primary_key)}\t"
+            f"{_copy_json(change.old)}\t{_copy_json(change.new)}\t"
+            f"{_copy_json(change.unchanged_toast)}\n"
+            for change in tx.changes
+        )
+    return "".join(lines)
 
 
 class StoreSink:
@@ -67,11 +97,13 @@ class StoreSink:
         return stored.lsn if stored else 0
 
     def write(self, transactions: Sequence[Transaction]) -> None:
-        records = [record for tx in transactions for record in tx.change_records(self.slot)]
+        data = copy_lines(self.slot, transactions)
         with transaction.atomic(using=self.database):
-            if records:
-                with connections[self.database].cursor() as cursor:
-                    cursor.execute(INSERT_EVENTS, [json.dumps(records, separators=(",", ":"))])
+            if data:
+                # The driver's own cursor: Django's cannot COPY, and with DEBUG on it would keep
+                # every batch in connection.queries.
+                with connections[self.database].connection.cursor() as cursor:
+                    copy_rows(cursor, COPY_EVENTS, data)
             if self.handler is not None:
                 for tx in transactions:
                     self._run_handler(tx)
@@ -108,9 +140,10 @@ class JsonlSink:
         return 0  # Postgres resumes from the slot's confirmed position.
 
     def write(self, transactions: Sequence[Transaction]) -> None:
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        lines = [dumps(record) for tx in transactions for record in tx.change_records(self.slot)]
+        lines = [
+            orjson.dumps(record) for tx in transactions for record in tx.change_records(self.slot)
+        ]
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
+            self.stream.write(b"\n".join(lines).decode() + "\n")
         self.stream.flush()
 

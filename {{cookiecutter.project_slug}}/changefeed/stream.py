@@ -1,7 +1,8 @@
 """The replication connection's read loop: decode, batch, store, acknowledge, reconnect.
 
     WAL --pgoutput--> read_message --> decode_message --> TransactionAssembler --> batch
-        --> sink.write (one database transaction) --> send_feedback(flush_lsn=commit end)
+        --> BatchWriter thread: sink.write (one database transaction per batch)
+        --> send_feedback(flush_lsn=end of the last stored commit)
 
 Postgres keeps WAL until it is acknowledged, so only what a sink has made safe is acknowledged.
 After a restart or a reconnect, Postgres resends everything after the acknowledged position, and
@@ -13,7 +14,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 import psycopg2
 import psycopg2.extensions
@@ -24,6 +25,7 @@ from changefeed import replication
 from changefeed.pgoutput import decode_message, format_lsn
 from changefeed.replication import ChangeFeedError, FeedConfig, SlotBusy
 from changefeed.transactions import Transaction, TransactionAssembler, replica_identity_columns
+from changefeed.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -60,39 +62,6 @@ def replication_dsn(database: str) -> str:
     )
 
 
-class Heartbeat(threading.Thread):
-    """Sends status updates while the main thread is busy in a sink.
-
-    Postgres drops a replication connection that is silent for wal_sender_timeout (a minute by
-    default); a slow handler must not make it silent.
-    """
-
-    def __init__(self, send: Callable[[], None], interval: float, lock: threading.Lock):
-        super().__init__(name="changefeed-heartbeat", daemon=True)
-        self._send = send
-        self._interval = interval
-        self._lock = lock
-        self._busy = threading.Event()
-        self._stopped = threading.Event()
-
-    @contextmanager
-    def busy(self):
-        self._busy.set()
-        try:
-            yield
-        finally:
-            self._busy.clear()
-
-    def run(self):
-        while not self._stopped.wait(self._interval):
-            if self._busy.is_set():
-                with self._lock, suppress(*CONNECTION_ERRORS):
-                    self._send()
-
-    def stop(self):
-        self._stopped.set()
-
-
 class ChangeStream:
     """Consumes a slot into a sink until stopped, a limit is reached, or the server stays away."""
 
@@ -119,7 +88,6 @@ class ChangeStream:
         self.events = 0
         self.acknowledged = 0  # end LSN of the last transaction the sink has made safe
         self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._connection = None
         self._cursor = None
 
@@ -188,75 +156,90 @@ class ChangeStream:
     def _stream(self, max_events: int | None, idle_timeout: float | None) -> None:
         cursor = self._cursor
         assembler = TransactionAssembler(key_columns=self._key_columns)
+        writer = BatchWriter(self.sink)
+        writer.start()
         pending: list[Transaction] = []
-        pending_events = 0
+        pending_events = handed_events = 0
+        handed_lsn = self.acknowledged
         batch_started = 0.0
         last_activity = last_progress = time.monotonic()
-        heartbeat = Heartbeat(lambda: cursor.send_feedback(force=True), 5.0, self._lock)
-        heartbeat.start()
 
-        def flush():
-            nonlocal pending_events
-            with heartbeat.busy():
-                self.sink.write(pending)
-            self.acknowledged = pending[-1].end_lsn
-            self.events += pending_events
-            with self._lock:
-                cursor.send_feedback(flush_lsn=self.acknowledged, force=True)
-            pending.clear()
-            pending_events = 0
-            report_progress()
+        def keep_alive():
+            cursor.send_feedback(force=True)
 
-        def report_progress():
+        def hand_over():
+            nonlocal pending, pending_events, handed_events, handed_lsn
+            writer.put(pending, keep_alive)
+            handed_lsn = pending[-1].end_lsn
+            handed_events += pending_events
+            pending, pending_events = [], 0
+
+        def acknowledge():
             nonlocal last_progress
+            writer.raise_error()
+            if writer.stored_lsn > self.acknowledged:
+                self.acknowledged = writer.stored_lsn
+                cursor.send_feedback(flush_lsn=self.acknowledged, force=True)
             now = time.monotonic()
             if self.progress and now - last_progress >= self.progress_interval:
-                self.progress(self.events, max(0, cursor.wal_end - self.acknowledged))
+                stored = self.events + writer.stored_events
+                self.progress(stored, max(0, cursor.wal_end - self.acknowledged))
                 last_progress = now
+
+        def finish():
+            if pending:
+                hand_over()
+            writer.finish(keep_alive)
+            acknowledge()
 
         try:
             while True:
-                with self._lock:
-                    message = cursor.read_message()
+                message = cursor.read_message()
                 if message is not None:
                     transaction = assembler.feed(decode_message(message.payload), message.data_start)
-                    if transaction is None or transaction.end_lsn <= self.acknowledged:
+                    if transaction is None or transaction.end_lsn <= handed_lsn:
                         continue  # mid-transaction, or stored before a restart
                     if not pending:
                         batch_started = time.monotonic()
                     pending.append(transaction)
                     pending_events += len(transaction.changes)
                     last_activity = time.monotonic()
-                    limit_reached = max_events is not None and (
-                        self.events + pending_events >= max_events
-                    )
-                    if (
-                        limit_reached
-                        or self._stop.is_set()
-                        or pending_events >= self.batch_events
-                        or time.monotonic() - batch_started >= self.batch_seconds
+                    if self._stop.is_set() or (
+                        max_events is not None
+                        and self.events + handed_events + pending_events >= max_events
                     ):
-                        flush()
-                    if limit_reached or self._stop.is_set():
+                        finish()
                         return
+                    if (
+                        pending_events >= self.batch_events
+                        or last_activity - batch_started >= self.batch_seconds
+                    ):
+                        hand_over()
+                        acknowledge()
                     continue
 
                 # Nothing more to read right now: store what is complete without waiting.
                 if pending:
-                    flush()
-                report_progress()
-                if self._stop.is_set():
+                    hand_over()
+                acknowledge()
+                if self._stop.is_set() or (
+                    idle_timeout is not None and time.monotonic() - last_activity >= idle_timeout
+                ):
+                    finish()
                     return
-                if idle_timeout is not None and time.monotonic() - last_activity >= idle_timeout:
-                    return
-                if not assembler.in_transaction:
+                if not assembler.in_transaction and writer.stored_lsn == handed_lsn:
                     # Everything up to the server's position is handled: let Postgres recycle
                     # that WAL even while our tables are quiet (sent at the next status update).
-                    with self._lock:
-                        cursor.send_feedback(flush_lsn=max(self.acknowledged, cursor.wal_end))
+                    cursor.send_feedback(flush_lsn=max(self.acknowledged, cursor.wal_end))
                 select.select([self._connection], [], [], 1.0)
+        except BaseException:
+            # What is queued is complete: store it if the database still answers. Nothing more
+            # is acknowledged; a reconnect resumes from the sink's checkpoint.
+            with suppress(BaseException):
+                writer.finish(keep_alive=lambda: None)
+            raise
         finally:
-            heartbeat.stop()
+            self.events += writer.stored_events
 
     def _key_columns(self, relation) -> tuple[str, ...]:
         return replication.primary_key_columns(self.config, relation.oid) or (

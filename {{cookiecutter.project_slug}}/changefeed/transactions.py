@@ -21,7 +21,7 @@ from changefeed.pgoutput import (
     Truncate,
     Update,
     format_lsn,
-    row_to_dict,
+    value_converters,
 )
 
 
@@ -90,7 +90,7 @@ class TransactionAssembler:
         self, key_columns: Callable[[Relation], tuple[str, ...]] = replica_identity_columns
     ):
         self._key_columns = key_columns
-        self._relations: dict[int, tuple[Relation, str, tuple[str, ...]]] = {}
+        self._relations: dict[int, _Table] = {}
         self._current: Transaction | None = None
 
     @property
@@ -104,8 +104,7 @@ class TransactionAssembler:
     def feed(self, message: PgOutputMessage, lsn: int) -> Transaction | None:
         match message:
             case Relation():
-                table = f"{message.namespace or 'pg_catalog'}.{message.name}"
-                self._relations[message.oid] = (message, table, self._key_columns(message))
+                self._relations[message.oid] = _Table(message, self._key_columns(message))
             case Begin():
                 if self._current is not None:
                     raise ProtocolError(f"Begin at {format_lsn(lsn)} inside a transaction")
@@ -129,9 +128,10 @@ class TransactionAssembler:
             case Truncate():
                 transaction = self._transaction(message, lsn)
                 for oid in message.relation_oids:
-                    _, table, _ = self._relation(oid)
+                    table = self._relation(oid).name
+                    position = len(transaction.changes)
                     transaction.changes.append(
-                        Change(lsn, len(transaction.changes), table, "truncate", None, None, None, [])
+                        Change(lsn, position, table, "truncate", None, None, None, [])
                     )
             # Origin, Type and logical decoding Messages carry nothing this feed stores.
         return None
@@ -142,7 +142,7 @@ class TransactionAssembler:
             raise ProtocolError(f"{kind} at {format_lsn(lsn)} outside a transaction")
         return self._current
 
-    def _relation(self, oid: int) -> tuple[Relation, str, tuple[str, ...]]:
+    def _relation(self, oid: int) -> "_Table":
         try:
             return self._relations[oid]
         except KeyError:
@@ -150,28 +150,58 @@ class TransactionAssembler:
 
     def _add(self, message, lsn: int, operation: str, old, new) -> None:
         transaction = self._transaction(message, lsn)
-        relation, table, key_columns = self._relation(message.relation_oid)
-        new_row = row_to_dict(relation, new) if new is not None else None
+        table = self._relation(message.relation_oid)
+        new_row = table.row(new) if new is not None else None
         unchanged = []
-        if new_row is not None:
+        if new_row is not None and UNCHANGED_TOAST in new:
             unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
             for name in unchanged:
                 del new_row[name]
-        old_row = row_to_dict(relation, old) if old is not None else None
-        if old_row is not None and getattr(message, "old_kind", None) == "K":
+        old_row = table.row(old) if old is not None else None
+        if old_row is not None and message.old_kind == "K":
             # A key-only old tuple: the other columns are not NULL, just not sent.
-            old_row = {name: old_row[name] for name in replica_identity_columns(relation)}
+            old_row = {name: old_row[name] for name in table.identity_columns}
         key_source = new_row if new_row is not None else old_row
-        primary_key = {name: key_source.get(name) for name in key_columns} or None
         transaction.changes.append(
             Change(
                 lsn=lsn,
                 position=len(transaction.changes),
-                table=table,
+                table=table.name,
                 operation=operation,
-                primary_key=primary_key,
+                primary_key={name: key_source.get(name) for name in table.key_columns} or None,
                 old=old_row,
                 new=new_row,
                 unchanged_toast=unchanged,
             )
         )
+
+
+class _Table:
+    """A Relation message, with what turning its tuples into rows needs worked out once."""
+
+    __slots__ = ("name", "columns", "converters", "key_columns", "identity_columns")
+
+    def __init__(self, relation: Relation, key_columns: tuple[str, ...]):
+        self.name = f"{relation.namespace or 'pg_catalog'}.{relation.name}"
+        self.columns = tuple(column.name for column in relation.columns)
+        # Only the columns whose text needs converting (text, uuid, numeric... stay as they are).
+        self.converters = tuple(
+            (name, convert)
+            for name, convert in zip(self.columns, value_converters(relation))
+            if convert is not None
+        )
+        self.key_columns = key_columns
+        self.identity_columns = replica_identity_columns(relation)
+
+    def row(self, values) -> dict:
+        """Column names to JSON-friendly values; None and UNCHANGED_TOAST pass through."""
+        if len(values) != len(self.columns):
+            raise ProtocolError(
+                f"{self.name} has {len(self.columns)} columns but a tuple has {len(values)}"
+            )
+        row = dict(zip(self.columns, values))
+        for name, convert in self.converters:
+            value = row[name]
+            if value.__class__ is str:
+                row[name] = convert(value)
+        return row

@@ -1,0 +1,64 @@
+"""Stores batches on a thread of its own, so that decoding the next batch overlaps the database's
+work on this one (and a slow handler does not stop the stream from answering the server)."""
+
+import queue
+import threading
+from collections.abc import Callable
+
+from django.db import connections
+
+from changefeed.transactions import Transaction
+
+
+class BatchWriter(threading.Thread):
+    """Hands batches to a sink in order; `stored_lsn` is the end of the last one it made safe.
+
+    The stream acknowledges only `stored_lsn`, never what is merely queued. The sink runs on
+    this thread, with this thread's own Django connection.
+    """
+
+    def __init__(self, sink, max_queued: int = 2):
+        super().__init__(name="changefeed-writer", daemon=True)
+        self.sink = sink
+        self.stored_lsn = 0
+        self.stored_events = 0
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[list[Transaction] | None] = queue.Queue(maxsize=max_queued)
+
+    def run(self):
+        try:
+            while (batch := self._queue.get()) is not None:
+                self.sink.write(batch)
+                self.stored_events += sum(len(tx.changes) for tx in batch)
+                self.stored_lsn = batch[-1].end_lsn  # last: the main thread reads it unlocked
+        except BaseException as error:  # noqa: BLE001 (handed to the main thread, which raises it)
+            self.error = error
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def put(self, batch: list[Transaction], keep_alive: Callable[[], None]) -> None:
+        """Queue a batch; while the queue is full, keep the replication connection alive."""
+        while True:
+            self.raise_error()
+            try:
+                self._queue.put(batch, timeout=1.0)
+                return
+            except queue.Full:
+                keep_alive()
+
+    def finish(self, keep_alive: Callable[[], None]) -> None:
+        """Store everything queued, then stop; raises what the sink raised, if anything."""
+        while self.is_alive():
+            try:
+                self._queue.put(None, timeout=1.0)
+                break
+            except queue.Full:
+                keep_alive()
+        while self.is_alive():
+            self.join(timeout=1.0)
+            keep_alive()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
