@@ -30,8 +30,10 @@ from changefeed.writer import BatchWriter
 logger = logging.getLogger(__name__)
 
 # What a lost connection (or a restarting server) raises, from either driver or from Django.
+# Any error of the replication connection counts: a dying server surfaces there as anything from
+# OperationalError to "no COPY in progress".
 CONNECTION_ERRORS = (
-    psycopg2.OperationalError,
+    psycopg2.DatabaseError,
     psycopg2.InterfaceError,
     OperationalError,
     InterfaceError,

@@ -1,5 +1,7 @@
 """Handlers the tests pass to consume_changes --handler."""
 
+import time
+
 from django.db import connection
 
 
@@ -14,3 +16,8 @@ def count_changes(transaction):
 def fail(transaction):
     count_changes(transaction)
     raise RuntimeError("handler refused the transaction")
+
+
+def slow(transaction):
+    """Outlasts the wal_sender_timeout the fault tests set (2 s)."""
+    time.sleep(5)

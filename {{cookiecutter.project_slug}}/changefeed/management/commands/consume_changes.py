@@ -5,9 +5,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from changefeed.management.options import add_feed_arguments, feed_config
+from changefeed.pgoutput import PgOutputDecodeError
 from changefeed.replication import ChangeFeedError
 from changefeed.sinks import HandlerError, JsonlSink, StoreSink, load_handler
 from changefeed.stream import ChangeStream
+from changefeed.transactions import ProtocolError
 
 
 def positive(kind):
@@ -59,6 +61,12 @@ class Command(BaseCommand):
             help="Exit with an error when Postgres stays unreachable this many seconds.",
         )
         parser.add_argument(
+            "--status-interval",
+            type=positive(float),
+            default=10.0,
+            help="Seconds between status updates to the server, which let it recycle WAL.",
+        )
+        parser.add_argument(
             "--batch-size",
             type=positive(int),
             default=5000,
@@ -82,6 +90,7 @@ class Command(BaseCommand):
             sink,
             batch_events=options["batch_size"],
             max_downtime=options["max_downtime"],
+            status_interval=options["status_interval"],
             progress=self._progress if verbosity >= 1 else None,
         )
         # Finish the batch in hand, acknowledge it, exit 0.
@@ -91,6 +100,11 @@ class Command(BaseCommand):
             events = stream.run(options["max_events"], options["idle_timeout"])
         except (ChangeFeedError, HandlerError) as error:
             raise CommandError(str(error)) from None
+        except (PgOutputDecodeError, ProtocolError) as error:
+            raise CommandError(
+                f"The replication stream could not be decoded ({error}); nothing after the "
+                "last stored transaction was acknowledged, so a restart retries it."
+            ) from None
         if verbosity >= 1:
             self.stderr.write(f"Consumed {events} change events from slot {config.slot}.")
 

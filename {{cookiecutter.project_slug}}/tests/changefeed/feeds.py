@@ -1,0 +1,184 @@
+"""Databases for the change feed tests, and helpers to run the consumer against them.
+
+The consumer runs as a real `manage.py` process (so it can be stopped, SIGTERMed and SIGKILLed);
+the tests write with their own psycopg2 connection, as any other client of the database would.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extras
+from pytest_postgresql.janitor import DatabaseJanitor
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def database_url(server, name, user=None, password=None):
+    user = user or server["USER"]
+    password = server["PASSWORD"] if password is None else password
+    return f"postgres://{user}:{password}@{server['HOST']}:{server['PORT']}/{name}"
+
+
+def manage_environment(server, name, **overrides):
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(server, name),
+        # No Electric in the tests: the proxy alias is Postgres itself, and DDLX is skipped.
+        "ELECTRIC_PROXY_HOST": server["HOST"],
+        "ELECTRIC_PROXY_PORT": str(server["PORT"]),
+        "PG_PROXY_PASSWORD": server["PASSWORD"],
+        "ELECTRIC_SKIP_DDLX": "true",
+        # Slots are per server, not per database: each test database gets its own names.
+        "CHANGEFEED_SLOT": name,
+        "CHANGEFEED_PUBLICATION": name,
+        **overrides,
+    }
+
+
+def janitor(server, name, template=None):
+    return DatabaseJanitor(
+        user=server["USER"],
+        password=server["PASSWORD"],
+        host=server["HOST"],
+        port=server["PORT"],
+        dbname=name,
+        template_dbname=template,
+    )
+
+
+@contextmanager
+def migrated_database(server):
+    """A migrated database, for each test's database to be copied from (fast: no migrate each)."""
+    name = f"changefeed_template_{uuid.uuid4().hex[:8]}"
+    with janitor(server, name):
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--database=proxy", "-v", "0"],
+            cwd=PROJECT,
+            env=manage_environment(server, name),
+            check=True,
+            capture_output=True,
+        )
+        yield name
+
+
+@contextmanager
+def feed_database(server, template):
+    name = f"feed_{uuid.uuid4().hex[:12]}"
+    with janitor(server, name, template=template):
+        database = FeedDatabase(server, name)
+        try:
+            yield database
+        finally:
+            database.close()
+
+
+class FeedDatabase:
+    def __init__(self, server, name):
+        self.server = server
+        self.name = self.slot_name = name
+        self.env = manage_environment(server, name)
+        self.processes = []
+        self.reconnect()
+
+    def reconnect(self):
+        """A new connection for the test's own queries (after a server restart, say)."""
+        self.connection = psycopg2.connect(database_url(self.server, self.name))
+        self.connection.autocommit = True
+
+    def url(self, user=None, password=None):
+        return database_url(self.server, self.name, user, password)
+
+    def sql(self, query, params=None):
+        if self.connection.closed:
+            self.reconnect()
+        with self.connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description else None
+
+    def transaction(self, *statements):
+        """Run statements in one transaction; returns what RETURNING clauses gave back."""
+        results = []
+        with self.connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.execute("BEGIN")
+            for query, *params in statements:
+                cursor.execute(query, params[0] if params else None)
+                if cursor.description:
+                    results.extend(cursor.fetchall())
+            cursor.execute("COMMIT")
+        return results
+
+    def events(self):
+        return self.sql(
+            "SELECT lsn, commit_lsn, position, xid, table_name, operation, primary_key, old, "
+            "new, unchanged_toast FROM changefeed_changeevent ORDER BY id"
+        )
+
+    def checkpoint(self):
+        rows = self.sql("SELECT lsn FROM changefeed_checkpoint WHERE slot = %s", [self.slot_name])
+        return rows[0]["lsn"] if rows else None
+
+    def slot(self, name=None):
+        rows = self.sql(
+            "SELECT active_pid, pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::bigint AS confirmed "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            [name or self.slot_name],
+        )
+        return rows[0] if rows else None
+
+    def manage(self, *args, env=None, timeout=120):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=PROJECT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args, env=None):
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=PROJECT,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def wait_for(self, condition, timeout=60, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def close(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=30)
+        # A database with replication slots cannot be dropped; a just-killed consumer's
+        # walsender may hold its slot for a moment.
+        self.wait_for(
+            lambda: not self.sql(
+                "SELECT 1 FROM pg_replication_slots WHERE database = %s AND active", [self.name]
+            ),
+            what="the slots to be released",
+        )
+        self.sql(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "WHERE database = %s",
+            [self.name],
+        )
+        self.connection.close()

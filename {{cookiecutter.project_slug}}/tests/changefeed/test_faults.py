@@ -1,0 +1,356 @@
+"""The change feed under faults: nothing lost, nothing duplicated, order kept.
+
+Each scenario compares the event store with the source table's full change history, which a
+trigger records independently into an `audit` table (not published) in the same transactions.
+Run them alone with `pytest -m faults`.
+"""
+
+import random
+import shlex
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+from feeds import feed_database, migrated_database
+from pytest_postgresql import factories
+
+pytestmark = pytest.mark.faults
+
+AUDIT = """
+CREATE TABLE audit (seq bigserial PRIMARY KEY, xid bigint, op text, id text);
+CREATE FUNCTION audit_items() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit (xid, op, id)
+    VALUES (txid_current(), lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER audit_items AFTER INSERT OR UPDATE OR DELETE ON items
+    FOR EACH ROW EXECUTE FUNCTION audit_items();
+"""
+
+# A server of their own for the scenarios that restart, stop or reconfigure it.
+faults_proc = factories.postgresql_proc(
+    postgres_options="-c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
+)
+
+
+class Writer(threading.Thread):
+    """Commits transactions of 1 to 500 row changes (inserts, updates, deletes) until stopped,
+    reconnecting when the server goes away, as an application would."""
+
+    def __init__(self, url, seed):
+        super().__init__(daemon=True)
+        self.url = url
+        self.random = random.Random(seed)
+        self.live = []
+        self.committed = 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        connection = None
+        while not self.stopped.is_set():
+            try:
+                connection = connection or psycopg2.connect(self.url)
+                self._one_transaction(connection)
+                self.committed += 1
+            except psycopg2.Error:
+                connection = None  # the server restarts or dropped us: try again shortly
+                time.sleep(0.2)
+            time.sleep(self.random.uniform(0, 0.01))
+        if connection is not None:
+            connection.close()
+
+    def _one_transaction(self, connection):
+        size = self.random.choice([1, self.random.randint(2, 60), self.random.randint(100, 500)])
+        inserts = [str(uuid.uuid4()) for _ in range(max(1, size * 6 // 10))]
+        updates = self.random.sample(self.live, min(len(self.live), size * 3 // 10))
+        deletes = self.random.sample(self.live, min(len(self.live), size // 10))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO items (id, title, notes, done, created_at, updated_at) "
+                "SELECT id::uuid, 'item', '', false, now(), now() FROM unnest(%s::text[]) id",
+                [inserts],
+            )
+            cursor.execute(
+                "UPDATE items SET done = NOT done WHERE id = ANY(%s::uuid[])", [updates]
+            )
+            cursor.execute("DELETE FROM items WHERE id = ANY(%s::uuid[])", [deletes])
+        connection.commit()
+        gone = set(deletes)
+        self.live = [item for item in self.live if item not in gone] + inserts
+
+    def stop(self):
+        self.stopped.set()
+        self.join(timeout=30)
+
+
+def history(feed):
+    """What happened (the audit trigger) and what was stored, as comparable lists."""
+    audit = [
+        (row["xid"] % 2**32, row["op"], row["id"])
+        for row in feed.sql("SELECT xid, op, id FROM audit ORDER BY seq")
+    ]
+    stored = [
+        (event["xid"], event["operation"], event["primary_key"]["id"])
+        for event in feed.events()
+    ]
+    return audit, stored
+
+
+def assert_exactly_once(feed):
+    """The store is the audit trail: every change once, in commit order. Returns its length."""
+    audit, stored = history(feed)
+    assert audit, "the scenario should have changed something"
+    duplicated = len(stored) - len(set(stored))
+    lost = len(set(audit) - set(stored))
+    assert (lost, duplicated) == (0, 0), f"{lost} changes lost, {duplicated} duplicated"
+    assert stored == audit, "changes stored out of order"
+    return len(audit)
+
+
+def drain(feed, timeout=120):
+    """Run a consumer until the store has caught up with the audit table."""
+    result = feed.manage("consume_changes", "--idle-timeout", "2", "-v", "0", timeout=timeout)
+    assert result.returncode == 0, result.stderr
+
+
+def audited(feed):
+    feed.sql(AUDIT)
+    feed.manage("changefeed_slot", "create")
+    return feed
+
+
+@pytest.fixture
+def audited_feed(feed):
+    return audited(feed)
+
+
+def test_crash_loop_20_sigkills_lose_and_duplicate_nothing(audited_feed, record_property):
+    feed = audited_feed
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    writer = Writer(feed.url(), seed)
+    writer.start()
+    stored_at_kill = []
+    try:
+        for _ in range(20):
+            consumer = feed.start(
+                "consume_changes", "--batch-size", str(rng.choice([50, 500, 5000])), "-v", "0"
+            )
+            time.sleep(rng.uniform(0.3, 1.5))
+            consumer.send_signal(signal.SIGKILL)
+            consumer.communicate(timeout=30)
+            stored_at_kill.append(len(feed.events()))
+    finally:
+        writer.stop()
+    drain(feed)
+
+    checked = assert_exactly_once(feed)
+    record_property("seed", seed)
+    record_property("changes_checked", checked)
+    print(f"seed {seed}: 20 SIGKILLs, {writer.committed} transactions, {checked} changes checked")
+    # The kills landed while the consumer was working, not only before it started.
+    assert len(set(stored_at_kill)) > 5, stored_at_kill
+
+
+def test_a_terminated_walsender_is_survived_by_reconnecting(audited_feed):
+    feed = audited_feed
+    writer = Writer(feed.url(), seed=1)
+    writer.start()
+    consumer = feed.start("consume_changes")
+    try:
+        for _ in range(2):
+            feed.wait_for(lambda: len(feed.events()) > 0 and feed.slot()["active_pid"],
+                          what="the consumer to stream")
+            before = len(feed.events())
+            feed.sql(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                "WHERE slot_name = %s",
+                [feed.slot_name],
+            )
+            feed.wait_for(lambda: len(feed.events()) > before, what="the consumer to resume")
+    finally:
+        writer.stop()
+    audit_length = len(history(feed)[0])
+    feed.wait_for(lambda: len(feed.events()) >= audit_length, what="the store to catch up")
+    consumer.send_signal(signal.SIGTERM)
+    _, stderr = consumer.communicate(timeout=30)
+
+    assert consumer.returncode == 0, stderr
+    assert stderr.count("Replication interrupted") >= 2
+    assert_exactly_once(feed)
+
+
+def test_a_handler_slower_than_wal_sender_timeout_keeps_its_connection(audited_feed):
+    feed = audited_feed
+    feed.transaction(
+        *[("INSERT INTO items VALUES (gen_random_uuid(), 'slow', '', false, now(), now())",)] * 3
+    )
+    # The server drops a replication connection silent for 2 s; the handler takes 5 s.
+    url = feed.url() + "?options=-c%20wal_sender_timeout%3D2s"
+
+    result = feed.manage(
+        "consume_changes", "--idle-timeout", "1", "--handler", "tests.changefeed.handlers.slow",
+        env={"DATABASE_URL": url},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Replication interrupted" not in result.stderr
+    assert_exactly_once(feed)
+
+
+def test_an_idle_feed_lets_postgres_recycle_wal(audited_feed):
+    feed = audited_feed
+    feed.sql("CREATE TABLE noise (payload text)")  # not published: nothing for the feed
+    feed.sql("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [f"{feed.name}_unread"])
+    consumer = feed.start("consume_changes", "--status-interval", "1")
+    feed.wait_for(lambda: (feed.slot() or {}).get("active_pid"), what="the consumer to stream")
+    start = feed.sql("SELECT pg_current_wal_lsn() AS lsn")[0]["lsn"]
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        feed.sql("INSERT INTO noise SELECT repeat(md5(random()::text), 32) FROM generate_series(1, 2000)")
+    time.sleep(3)  # a few status intervals
+
+    retained = {
+        row["slot_name"]: row
+        for row in feed.sql(
+            "SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint AS generated, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS unconfirmed "
+            "FROM pg_replication_slots WHERE database = %s",
+            [start, feed.name],
+        )
+    }
+    consumer.send_signal(signal.SIGTERM)
+    consumer.communicate(timeout=30)
+
+    ours, unread = retained[feed.slot_name], retained[f"{feed.name}_unread"]
+    assert ours["generated"] > 20_000_000, "the test should have written plenty of WAL"
+    # The slot nobody reads holds all of it back; the idle consumer's slot almost nothing.
+    assert unread["unconfirmed"] >= ours["generated"]
+    assert ours["unconfirmed"] < ours["generated"] // 10, ours
+
+
+# --- Scenarios on a server of their own: restarted, stopped, reconfigured ---------------------
+
+
+@pytest.fixture(scope="module")
+def faults_server(request):
+    proc = request.getfixturevalue("faults_proc")
+    return {
+        "HOST": proc.host,
+        "PORT": proc.port,
+        "USER": proc.user,
+        "PASSWORD": proc.password or "",
+        "NAME": proc.dbname,
+        "proc": proc,
+    }
+
+
+@pytest.fixture(scope="module")
+def faults_template(faults_server):
+    with migrated_database(faults_server) as name:
+        yield name
+
+
+@pytest.fixture
+def own_server_feed(faults_server, faults_template):
+    with feed_database(faults_server, faults_template) as feed:
+        yield audited(feed)
+
+
+def pg_ctl(proc, *args):
+    # The server's output goes to its log file: a pipe here would stay open as long as it runs.
+    subprocess.run(
+        [proc.executable, *args, "-D", proc.datadir, "-w", "-l", proc.logfile],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def start_again(proc):
+    """pg_ctl start with the options the server last ran with (postmaster.opts)."""
+    options = shlex.split(Path(proc.datadir, "postmaster.opts").read_text())[1:]
+    pg_ctl(proc, "start", "-o", shlex.join(options))
+
+
+def test_a_postgres_restart_mid_stream_is_survived(own_server_feed, faults_server):
+    feed = own_server_feed
+    writer = Writer(feed.url(), seed=2)
+    writer.start()
+    consumer = feed.start("consume_changes")
+    try:
+        feed.wait_for(lambda: len(feed.events()) > 500, what="the consumer to stream")
+        pg_ctl(faults_server["proc"], "restart", "-m", "fast")
+        feed.reconnect()
+        before = len(feed.events())
+        feed.wait_for(lambda: len(feed.events()) > before, timeout=90,
+                      what="the consumer to resume after the restart")
+    finally:
+        writer.stop()
+    audit_length = len(history(feed)[0])
+    feed.wait_for(lambda: len(feed.events()) >= audit_length, what="the store to catch up")
+    consumer.send_signal(signal.SIGTERM)
+    _, stderr = consumer.communicate(timeout=30)
+
+    assert consumer.returncode == 0, stderr
+    assert "Replication interrupted" in stderr
+    assert_exactly_once(feed)
+
+
+def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(own_server_feed, faults_server):
+    feed = own_server_feed
+    proc = faults_server["proc"]
+    consumer = feed.start("consume_changes", "--max-downtime", "3")
+    feed.wait_for(lambda: (feed.slot() or {}).get("active_pid"), what="the consumer to stream")
+    feed.connection.close()
+    pg_ctl(proc, "stop", "-m", "fast")
+    try:
+        started = time.monotonic()
+        _, stderr = consumer.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        start_again(proc)
+        feed.reconnect()
+
+    assert consumer.returncode == 1
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith("CommandError: Could not stream from Postgres for ")
+    assert "(limit --max-downtime 3s)" in last_line
+    assert elapsed < 30
+
+
+def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_feed):
+    feed = own_server_feed
+    feed.transaction(("INSERT INTO items VALUES (gen_random_uuid(), 'a', '', false, now(), now())",))
+    drain(feed)
+    feed.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    feed.sql("SELECT pg_reload_conf()")
+    try:
+        feed.sql("CREATE TABLE noise (payload text)")
+        for _ in range(4):  # several WAL segments past the slot
+            feed.sql("INSERT INTO noise VALUES ('x')")
+            feed.sql("SELECT pg_switch_wal()")
+        feed.sql("CHECKPOINT")
+        feed.wait_for(
+            lambda: feed.sql(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+                [feed.slot_name],
+            )[0]["wal_status"] == "lost",
+            what="the slot to be invalidated",
+        )
+        result = feed.manage("consume_changes", "--idle-timeout", "1")
+    finally:
+        feed.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        feed.sql("SELECT pg_reload_conf()")
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert f"Replication slot {feed.slot_name!r} was invalidated" in line
+    assert "Re-snapshot the tables, then run `./manage.py changefeed_slot drop" in line

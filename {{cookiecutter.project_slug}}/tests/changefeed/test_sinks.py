@@ -1,0 +1,62 @@
+"""The store's COPY path, through both drivers Django may run on."""
+
+from datetime import UTC, datetime
+
+import psycopg
+import psycopg2
+import pytest
+
+from changefeed.sinks import COPY_EVENTS, copy_lines, copy_rows
+from changefeed.transactions import Change, Transaction
+
+AWKWARD = "tab\there, newline\nthere, back\\slash, quote \" and Zoë ✓"
+
+
+def awkward_transaction():
+    return Transaction(
+        xid=42,
+        commit_lsn=1000,
+        end_lsn=1048,
+        commit_time=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        changes=[
+            Change(
+                lsn=900,
+                position=0,
+                table='public."odd\\name"',
+                operation="update",
+                primary_key={"id": "k\\1"},
+                old={"title": AWKWARD, "n": None},
+                new={"title": AWKWARD, "nested": {"list": [1, 2.5, "x\ty"]}},
+                unchanged_toast=["body"],
+            ),
+            Change(950, 1, "public.items", "delete", {"id": "k2"}, {"id": "k2"}, None, []),
+        ],
+    )
+
+
+@pytest.mark.parametrize("driver", [psycopg2, psycopg], ids=["psycopg2", "psycopg3"])
+def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(feed, driver):
+    connection = driver.connect(feed.url())
+    try:
+        with connection.cursor() as cursor:
+            copy_rows(cursor, COPY_EVENTS, copy_lines("slot\\x", [awkward_transaction()]))
+        connection.commit()
+    finally:
+        connection.close()
+
+    rows = feed.sql(
+        "SELECT slot, lsn, commit_lsn, position, xid, commit_time, table_name, operation, "
+        "primary_key, old, new, unchanged_toast FROM changefeed_changeevent ORDER BY position"
+    )
+    first, second = rows
+    assert first["slot"] == "slot\\x"
+    assert (first["lsn"], first["commit_lsn"], first["position"], first["xid"]) == (
+        900, 1000, 0, 42
+    )
+    assert first["commit_time"] == datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    assert first["table_name"] == 'public."odd\\name"'
+    assert first["primary_key"] == {"id": "k\\1"}
+    assert first["old"] == {"title": AWKWARD, "n": None}
+    assert first["new"] == {"title": AWKWARD, "nested": {"list": [1, 2.5, "x\ty"]}}
+    assert first["unchanged_toast"] == ["body"]
+    assert second["new"] is None and second["operation"] == "delete"
