@@ -131,9 +131,21 @@ def pg_recvlogical(bench_url, slot, end_lsn):
         raise SystemExit("pg_recvlogical not found: install PostgreSQL's client programs.")
     return run_measured(
         [
-            binary, "--dbname", bench_url, "--slot", slot, "--start", "--no-loop",
-            "--endpos", end_lsn, "--file", "/dev/null",
-            "-o", "proto_version=1", "-o", f"publication_names={PUBLICATION}",
+            binary,
+            "--dbname",
+            bench_url,
+            "--slot",
+            slot,
+            "--start",
+            "--no-loop",
+            "--endpos",
+            end_lsn,
+            "--file",
+            "/dev/null",
+            "-o",
+            "proto_version=1",
+            "-o",
+            f"publication_names={PUBLICATION}",
         ]
     )
 
@@ -141,8 +153,19 @@ def pg_recvlogical(bench_url, slot, end_lsn):
 def consume_changes(bench_url, slot, sink, changes):
     return run_measured(
         [
-            sys.executable, "manage.py", "consume_changes", "--sink", sink, "--slot", slot,
-            "--publication", PUBLICATION, "--max-events", str(changes), "-v", "0",
+            sys.executable,
+            "manage.py",
+            "consume_changes",
+            "--sink",
+            sink,
+            "--slot",
+            slot,
+            "--publication",
+            PUBLICATION,
+            "--max-events",
+            str(changes),
+            "-v",
+            "0",
         ],
         cwd=PROJECT,
         env=manage_environment(bench_url),
@@ -150,8 +173,11 @@ def consume_changes(bench_url, slot, sink, changes):
 
 
 def measure(url, changes):
-    print(f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
-          "transactions...", flush=True)
+    print(
+        f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
+        "transactions...",
+        flush=True,
+    )
     bench_url, end_lsn = build_backlog(url, changes)
     try:
         first = pg_recvlogical(bench_url, SLOTS[0], end_lsn)
@@ -171,23 +197,34 @@ def measure(url, changes):
             (f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",),
         )
     reference = min(first, last)
-    print(f"  pg_recvlogical          {reference[0]:7.2f} s   peak {reference[1]:6.1f} MB   "
-          f"(reference; runs took {first[0]:.2f} s and {last[0]:.2f} s)")
+    print(
+        f"  pg_recvlogical          {reference[0]:7.2f} s   peak {reference[1]:6.1f} MB   "
+        f"(reference; runs took {first[0]:.2f} s and {last[0]:.2f} s)"
+    )
     for sink, (elapsed, peak) in results.items():
         ratio = elapsed / reference[0]
         verdict = "ok" if ratio <= GOALS[sink] else "OVER GOAL"
-        print(f"  consume_changes {sink:<7} {elapsed:7.2f} s   peak {peak:6.1f} MB   "
-              f"{ratio:4.2f}x pg_recvlogical (goal <= {GOALS[sink]}x: {verdict})")
+        print(
+            f"  consume_changes {sink:<7} {elapsed:7.2f} s   peak {peak:6.1f} MB   "
+            f"{ratio:4.2f}x pg_recvlogical (goal <= {GOALS[sink]}x: {verdict})"
+        )
     return results
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("url", nargs="?", default=os.environ.get("DATABASE_URL"),
-                        help="PostgreSQL URL (default: DATABASE_URL)")
+    parser.add_argument(
+        "url",
+        nargs="?",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL URL (default: DATABASE_URL)",
+    )
     parser.add_argument("--changes", type=int, default=200_000)
-    parser.add_argument("--memory", action="store_true",
-                        help="also run at 1,000,000 changes and compare peak memory")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also run at 1,000,000 changes and compare peak memory",
+    )
     args = parser.parse_args()
     if not args.url:
         parser.error("give a PostgreSQL URL, or set DATABASE_URL")
@@ -198,8 +235,10 @@ def main():
         for sink in ("store", "jsonl"):
             growth = large[sink][1] - small[sink][1]
             verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"
-            print(f"  {sink}: peak memory grew {growth:+.1f} MB from {args.changes:,} to "
-                  f"1,000,000 changes (goal <= {MEMORY_GOAL_MB} MB: {verdict})")
+            print(
+                f"  {sink}: peak memory grew {growth:+.1f} MB from {args.changes:,} to "
+                f"1,000,000 changes (goal <= {MEMORY_GOAL_MB} MB: {verdict})"
+            )
 
 
 if __name__ == "__main__":

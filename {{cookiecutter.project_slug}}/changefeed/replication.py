@@ -47,8 +47,7 @@ def validate_names(config: FeedConfig) -> None:
     for option, name in (("slot", config.slot), ("publication", config.publication)):
         if not NAME.match(name):
             raise ChangeFeedError(
-                f"{option} name {name!r} must be 1 to 63 lower-case letters, digits or "
-                "underscores."
+                f"{option} name {name!r} must be 1 to 63 lower-case letters, digits or underscores."
             )
         if name.startswith(ELECTRIC_NAMES[option]):
             raise ChangeFeedError(
@@ -188,9 +187,7 @@ def check_slot(config: FeedConfig, state: SlotState | None, checkpoint: int) -> 
 
 def create_slot(config: FeedConfig) -> None:
     with _cursor(config) as cursor:
-        cursor.execute(
-            "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [config.slot]
-        )
+        cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [config.slot])
 
 
 def drop_slot(config: FeedConfig) -> bool:
@@ -239,7 +236,14 @@ def slot_status(config: FeedConfig) -> dict | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    keys = ("plugin", "active_pid", "wal_status", "confirmed_lsn", "retained_wal_bytes", "lag_bytes")
+    keys = (
+        "plugin",
+        "active_pid",
+        "wal_status",
+        "confirmed_lsn",
+        "retained_wal_bytes",
+        "lag_bytes",
+    )
     return dict(zip(keys, row, strict=True))
 
 

@@ -146,4 +146,3 @@ class JsonlSink:
         if lines:
             self.stream.write(b"\n".join(lines).decode() + "\n")
         self.stream.flush()
-

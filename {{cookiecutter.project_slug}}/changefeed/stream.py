@@ -198,7 +198,9 @@ class ChangeStream:
             while True:
                 message = cursor.read_message()
                 if message is not None:
-                    transaction = assembler.feed(decode_message(message.payload), message.data_start)
+                    transaction = assembler.feed(
+                        decode_message(message.payload), message.data_start
+                    )
                     if transaction is None or transaction.end_lsn <= handed_lsn:
                         continue  # mid-transaction, or stored before a restart
                     if not pending:

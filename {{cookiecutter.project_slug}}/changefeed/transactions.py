@@ -187,7 +187,7 @@ class _Table:
         # Only the columns whose text needs converting (text, uuid, numeric... stay as they are).
         self.converters = tuple(
             (name, convert)
-            for name, convert in zip(self.columns, value_converters(relation))
+            for name, convert in zip(self.columns, value_converters(relation), strict=True)
             if convert is not None
         )
         self.key_columns = key_columns
@@ -199,7 +199,7 @@ class _Table:
             raise ProtocolError(
                 f"{self.name} has {len(self.columns)} columns but a tuple has {len(values)}"
             )
-        row = dict(zip(self.columns, values))
+        row = dict(zip(self.columns, values, strict=True))
         for name, convert in self.converters:
             value = row[name]
             if value.__class__ is str:

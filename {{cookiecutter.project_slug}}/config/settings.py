@@ -92,10 +92,9 @@ DATABASES = {
 ELECTRIC_SKIP_DDLX = env.bool("ELECTRIC_SKIP_DDLX", default=False)
 
 # The change feed (`./manage.py consume_changes`): its own slot and publication, never Electric's.
-CHANGEFEED_SLOT = env.str("CHANGEFEED_SLOT", default="{{ cookiecutter.project_slug }}_changefeed")
-CHANGEFEED_PUBLICATION = env.str(
-    "CHANGEFEED_PUBLICATION", default="{{ cookiecutter.project_slug }}_changefeed"
-)
+CHANGEFEED_NAME = "{{ cookiecutter.project_slug }}_changefeed"
+CHANGEFEED_SLOT = env.str("CHANGEFEED_SLOT", default=CHANGEFEED_NAME)
+CHANGEFEED_PUBLICATION = env.str("CHANGEFEED_PUBLICATION", default=CHANGEFEED_NAME)
 CHANGEFEED_TABLES = env.list("CHANGEFEED_TABLES", default=["items"])
 # Optional dotted path of a function called with each transaction, inside the store's transaction.
 CHANGEFEED_HANDLER = env.str("CHANGEFEED_HANDLER", default="") or None

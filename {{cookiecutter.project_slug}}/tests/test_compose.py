@@ -44,7 +44,8 @@ def test_postgres_is_14_or_newer_with_logical_replication_and_a_healthcheck():
     major = int(re.fullmatch(r"postgres:(\d+)-alpine", postgres["image"]).group(1))
     assert major >= 14
     options = dict(
-        setting.split("=", 1) for flag, setting in zip(postgres["command"], postgres["command"][1:])
+        setting.split("=", 1)
+        for flag, setting in zip(postgres["command"], postgres["command"][1:], strict=False)
         if flag == "-c"
     )
     assert options["wal_level"] == "logical"
@@ -107,9 +108,7 @@ def test_ports_follow_the_prompts():
         ]
     )
     assert services["postgres"]["ports"] == ["{{ cookiecutter.postgres_port }}:5432"]
-    assert services["web"]["ports"] == [
-        "{{ cookiecutter.django_port }}:{{ cookiecutter.django_port }}"
-    ]
+    assert services["web"]["ports"] == ["{{ cookiecutter.django_port }}:{{ cookiecutter.django_port }}"]
 
 
 def django_settings_under(environment, name):
@@ -121,7 +120,11 @@ def django_settings_under(environment, name):
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=PROJECT,
-        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings", **environment},
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **environment,
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -140,7 +143,9 @@ def test_django_services_reach_postgres_and_the_proxy_with_electrics_password(se
     proxy = databases["proxy"]
     assert proxy["HOST"] == "electric"
     assert str(proxy["PORT"]) == electric["PG_PROXY_PORT"]
-    assert proxy["PASSWORD"] == electric["PG_PROXY_PASSWORD"] == read_env_file()["PG_PROXY_PASSWORD"]
+    assert (
+        proxy["PASSWORD"] == electric["PG_PROXY_PASSWORD"] == read_env_file()["PG_PROXY_PASSWORD"]
+    )
 
 
 # .env.example's optional auth lines, uncommented.

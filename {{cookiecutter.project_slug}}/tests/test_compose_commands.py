@@ -60,7 +60,9 @@ def test_the_web_service_serves_django(fresh_database):
     env = local_environment("web", fresh_database)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--database=proxy", "-v", "0"],
-        cwd=PROJECT, env=env, check=True,
+        cwd=PROJECT,
+        env=env,
+        check=True,
     )
     command = compose()["services"]["web"]["command"]
     assert command[-2:-1] == ["runserver"]
@@ -95,7 +97,10 @@ def test_the_web_settings_pass_djangos_deployment_checks_but_for_https(fresh_dat
     env = local_environment("web", fresh_database, DJANGO_DEBUG="false")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=PROJECT, env=env, capture_output=True, text=True,
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     warnings = set(re.findall(r"\((security\.W\d+)\)", result.stderr))
@@ -106,8 +111,10 @@ def test_the_web_settings_pass_djangos_deployment_checks_but_for_https(fresh_dat
 def test_wait_for_db_returns_once_the_database_answers(fresh_database):
     result = subprocess.run(
         [sys.executable, "manage.py", "wait_for_db", "--database=proxy", "--timeout", "10"],
-        cwd=PROJECT, env=local_environment("migrate", fresh_database),
-        capture_output=True, text=True,
+        cwd=PROJECT,
+        env=local_environment("migrate", fresh_database),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Database 'proxy' (")
@@ -117,9 +124,21 @@ def test_wait_for_db_gives_up_on_a_closed_port_within_its_timeout(fresh_database
     env = local_environment("migrate", fresh_database, ELECTRIC_PROXY_PORT=str(free_port()))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "manage.py", "wait_for_db", "--database=proxy", "--timeout", "2",
-         "--interval", "0.5"],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "manage.py",
+            "wait_for_db",
+            "--database=proxy",
+            "--timeout",
+            "2",
+            "--interval",
+            "0.5",
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     elapsed = time.monotonic() - started
 
@@ -138,7 +157,9 @@ def test_wait_for_db_refuses_bad_options_with_one_line():
     ]:
         result = subprocess.run(
             [sys.executable, "manage.py", "wait_for_db", *args],
-            cwd=PROJECT, capture_output=True, text=True,
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 1
         assert result.stderr.strip() == f"CommandError: {message}"

@@ -171,8 +171,10 @@ class FeedDatabase:
         # A database with replication slots cannot be dropped; a just-killed consumer's
         # walsender may hold its slot for a moment.
         self.wait_for(
-            lambda: not self.sql(
-                "SELECT 1 FROM pg_replication_slots WHERE database = %s AND active", [self.name]
+            lambda: (
+                not self.sql(
+                    "SELECT 1 FROM pg_replication_slots WHERE database = %s AND active", [self.name]
+                )
             ),
             what="the slots to be released",
         )

@@ -147,8 +147,18 @@ def test_the_jsonl_sink_prints_one_object_per_change(feed):
         ("update", {"id": item_id}),
     ]
     assert set(lines[0]) == {
-        "slot", "lsn", "commit_lsn", "position", "xid", "commit_time", "table_name",
-        "operation", "primary_key", "old", "new", "unchanged_toast",
+        "slot",
+        "lsn",
+        "commit_lsn",
+        "position",
+        "xid",
+        "commit_time",
+        "table_name",
+        "operation",
+        "primary_key",
+        "old",
+        "new",
+        "unchanged_toast",
     }
     assert lines[0]["new"]["title"] == "json" and lines[1]["new"]["done"] is True
     assert feed.events() == []  # jsonl stores nothing

@@ -76,9 +76,7 @@ class Writer(threading.Thread):
                 "SELECT id::uuid, 'item', '', false, now(), now() FROM unnest(%s::text[]) id",
                 [inserts],
             )
-            cursor.execute(
-                "UPDATE items SET done = NOT done WHERE id = ANY(%s::uuid[])", [updates]
-            )
+            cursor.execute("UPDATE items SET done = NOT done WHERE id = ANY(%s::uuid[])", [updates])
             cursor.execute("DELETE FROM items WHERE id = ANY(%s::uuid[])", [deletes])
         connection.commit()
         gone = set(deletes)
@@ -96,8 +94,7 @@ def history(feed):
         for row in feed.sql("SELECT xid, op, id FROM audit ORDER BY seq")
     ]
     stored = [
-        (event["xid"], event["operation"], event["primary_key"]["id"])
-        for event in feed.events()
+        (event["xid"], event["operation"], event["primary_key"]["id"]) for event in feed.events()
     ]
     return audit, stored
 
@@ -165,15 +162,19 @@ def test_a_terminated_walsender_is_survived_by_reconnecting(audited_feed):
     consumer = feed.start("consume_changes")
     try:
         for _ in range(2):
-            feed.wait_for(lambda: len(feed.events()) > 0 and feed.slot()["active_pid"],
-                          what="the consumer to stream")
+            feed.wait_for(
+                lambda: len(feed.events()) > 0 and feed.slot()["active_pid"],
+                what="the consumer to stream",
+            )
             before = len(feed.events())
             feed.sql(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
                 "WHERE slot_name = %s",
                 [feed.slot_name],
             )
-            feed.wait_for(lambda: len(feed.events()) > before, what="the consumer to resume")
+            feed.wait_for(
+                lambda before=before: len(feed.events()) > before, what="the consumer to resume"
+            )
     finally:
         writer.stop()
     audit_length = len(history(feed)[0])
@@ -195,7 +196,11 @@ def test_a_handler_slower_than_wal_sender_timeout_keeps_its_connection(audited_f
     url = feed.url() + "?options=-c%20wal_sender_timeout%3D2s"
 
     result = feed.manage(
-        "consume_changes", "--idle-timeout", "1", "--handler", "tests.changefeed.handlers.slow",
+        "consume_changes",
+        "--idle-timeout",
+        "1",
+        "--handler",
+        "tests.changefeed.handlers.slow",
         env={"DATABASE_URL": url},
     )
 
@@ -213,7 +218,9 @@ def test_an_idle_feed_lets_postgres_recycle_wal(audited_feed):
     start = feed.sql("SELECT pg_current_wal_lsn() AS lsn")[0]["lsn"]
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
-        feed.sql("INSERT INTO noise SELECT repeat(md5(random()::text), 32) FROM generate_series(1, 2000)")
+        feed.sql(
+            "INSERT INTO noise SELECT repeat(md5(random()::text), 32) FROM generate_series(1, 2000)"
+        )
     time.sleep(3)  # a few status intervals
 
     retained = {
@@ -290,8 +297,11 @@ def test_a_postgres_restart_mid_stream_is_survived(own_server_feed, faults_serve
         pg_ctl(faults_server["proc"], "restart", "-m", "fast")
         feed.reconnect()
         before = len(feed.events())
-        feed.wait_for(lambda: len(feed.events()) > before, timeout=90,
-                      what="the consumer to resume after the restart")
+        feed.wait_for(
+            lambda: len(feed.events()) > before,
+            timeout=90,
+            what="the consumer to resume after the restart",
+        )
     finally:
         writer.stop()
     audit_length = len(history(feed)[0])
@@ -304,7 +314,9 @@ def test_a_postgres_restart_mid_stream_is_survived(own_server_feed, faults_serve
     assert_exactly_once(feed)
 
 
-def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(own_server_feed, faults_server):
+def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(
+    own_server_feed, faults_server
+):
     feed = own_server_feed
     proc = faults_server["proc"]
     consumer = feed.start("consume_changes", "--max-downtime", "3")
@@ -328,7 +340,9 @@ def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(own_serve
 
 def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_feed):
     feed = own_server_feed
-    feed.transaction(("INSERT INTO items VALUES (gen_random_uuid(), 'a', '', false, now(), now())",))
+    feed.transaction(
+        ("INSERT INTO items VALUES (gen_random_uuid(), 'a', '', false, now(), now())",)
+    )
     drain(feed)
     feed.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
     feed.sql("SELECT pg_reload_conf()")
@@ -339,10 +353,13 @@ def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_fee
             feed.sql("SELECT pg_switch_wal()")
         feed.sql("CHECKPOINT")
         feed.wait_for(
-            lambda: feed.sql(
-                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
-                [feed.slot_name],
-            )[0]["wal_status"] == "lost",
+            lambda: (
+                feed.sql(
+                    "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+                    [feed.slot_name],
+                )[0]["wal_status"]
+                == "lost"
+            ),
             what="the slot to be invalidated",
         )
         result = feed.manage("consume_changes", "--idle-timeout", "1")

@@ -9,7 +9,7 @@ import pytest
 from changefeed.sinks import COPY_EVENTS, copy_lines, copy_rows
 from changefeed.transactions import Change, Transaction
 
-AWKWARD = "tab\there, newline\nthere, back\\slash, quote \" and Zoë ✓"
+AWKWARD = 'tab\there, newline\nthere, back\\slash, quote " and Zoë ✓'
 
 
 def awkward_transaction():
@@ -51,7 +51,10 @@ def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(feed, driver):
     first, second = rows
     assert first["slot"] == "slot\\x"
     assert (first["lsn"], first["commit_lsn"], first["position"], first["xid"]) == (
-        900, 1000, 0, 42
+        900,
+        1000,
+        0,
+        42,
     )
     assert first["commit_time"] == datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     assert first["table_name"] == 'public."odd\\name"'

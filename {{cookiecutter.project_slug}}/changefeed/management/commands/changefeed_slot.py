@@ -30,8 +30,10 @@ class Command(BaseCommand):
         existed = replication.slot_state(config) is not None
         replication.prepare(config, checkpoint=checkpoint.lsn if checkpoint else 0)
         verb = "exists" if existed else "created"
-        self.stdout.write(f"Slot {config.slot} {verb}; publication {config.publication} covers "
-                          f"{', '.join(config.tables)}.")
+        self.stdout.write(
+            f"Slot {config.slot} {verb}; publication {config.publication} covers "
+            f"{', '.join(config.tables)}."
+        )
 
     def drop(self, config):
         replication.validate_names(config)

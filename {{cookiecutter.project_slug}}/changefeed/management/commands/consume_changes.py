@@ -77,7 +77,9 @@ class Command(BaseCommand):
         config = feed_config(options)
         if options["sink"] == "jsonl":
             if options["handler"]:
-                raise CommandError("--handler runs inside the store's transaction: use --sink store.")
+                raise CommandError(
+                    "--handler runs inside the store's transaction: use --sink store."
+                )
             sink = JsonlSink(config.slot, self.stdout)
         else:
             sink = StoreSink(config.slot, self._handler(options["handler"]), config.database)
