@@ -16,7 +16,8 @@ import environ
 import pytest
 from django.db import connections
 from pytest_postgresql import factories
-from pytest_postgresql.janitor import DatabaseJanitor
+
+from tests.postgres import janitor, server_settings
 
 if hasattr(os, "geteuid") and os.geteuid() == 0 and not os.environ.get("TEST_DATABASE_URL"):
     pytest.exit(
@@ -39,14 +40,7 @@ def postgres_server(request):
     if url:
         config = environ.Env.db_url_config(url)
         return {key: config[key] for key in (*CONNECTION_KEYS, "NAME")}
-    proc = request.getfixturevalue("postgresql_proc")
-    return {
-        "HOST": proc.host,
-        "PORT": proc.port,
-        "USER": proc.user,
-        "PASSWORD": proc.password or "",
-        "NAME": proc.dbname,
-    }
+    return server_settings(request.getfixturevalue("postgresql_proc"))
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +66,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture
 def fresh_database(postgres_server):
     """An empty database of its own, for tests that run manage.py in a subprocess."""
-    server = postgres_server
     name = f"fresh_{uuid.uuid4().hex[:12]}"
-    with DatabaseJanitor(
-        user=server["USER"],
-        password=server["PASSWORD"],
-        host=server["HOST"],
-        port=server["PORT"],
-        dbname=name,
-    ):
-        yield {**server, "NAME": name}
+    with janitor(postgres_server, name):
+        yield {**postgres_server, "NAME": name}

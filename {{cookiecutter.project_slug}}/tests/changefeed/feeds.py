@@ -15,7 +15,8 @@ from pathlib import Path
 
 import psycopg2
 import psycopg2.extras
-from pytest_postgresql.janitor import DatabaseJanitor
+
+from tests.postgres import janitor
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -40,17 +41,6 @@ def manage_environment(server, name, **overrides):
         "CHANGEFEED_PUBLICATION": name,
         **overrides,
     }
-
-
-def janitor(server, name, template=None):
-    return DatabaseJanitor(
-        user=server["USER"],
-        password=server["PASSWORD"],
-        host=server["HOST"],
-        port=server["PORT"],
-        dbname=name,
-        template_dbname=template,
-    )
 
 
 @contextmanager

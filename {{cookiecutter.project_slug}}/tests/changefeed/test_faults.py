@@ -19,6 +19,8 @@ import pytest
 from feeds import feed_database, migrated_database
 from pytest_postgresql import factories
 
+from tests.postgres import server_settings
+
 pytestmark = pytest.mark.faults
 
 AUDIT = """
@@ -110,6 +112,16 @@ def assert_exactly_once(feed):
     return len(audit)
 
 
+def stop_once_caught_up(feed, consumer):
+    """Wait until the running consumer has stored all that happened, then SIGTERM it."""
+    audit_length = len(history(feed)[0])
+    feed.wait_for(lambda: len(feed.events()) >= audit_length, what="the store to catch up")
+    consumer.send_signal(signal.SIGTERM)
+    _, stderr = consumer.communicate(timeout=30)
+    assert consumer.returncode == 0, stderr
+    return stderr
+
+
 def drain(feed, timeout=120):
     """Run a consumer until the store has caught up with the audit table."""
     result = feed.manage("consume_changes", "--idle-timeout", "2", "-v", "0", timeout=timeout)
@@ -177,12 +189,8 @@ def test_a_terminated_walsender_is_survived_by_reconnecting(audited_feed):
             )
     finally:
         writer.stop()
-    audit_length = len(history(feed)[0])
-    feed.wait_for(lambda: len(feed.events()) >= audit_length, what="the store to catch up")
-    consumer.send_signal(signal.SIGTERM)
-    _, stderr = consumer.communicate(timeout=30)
+    stderr = stop_once_caught_up(feed, consumer)
 
-    assert consumer.returncode == 0, stderr
     assert stderr.count("Replication interrupted") >= 2
     assert_exactly_once(feed)
 
@@ -248,14 +256,7 @@ def test_an_idle_feed_lets_postgres_recycle_wal(audited_feed):
 @pytest.fixture(scope="module")
 def faults_server(request):
     proc = request.getfixturevalue("faults_proc")
-    return {
-        "HOST": proc.host,
-        "PORT": proc.port,
-        "USER": proc.user,
-        "PASSWORD": proc.password or "",
-        "NAME": proc.dbname,
-        "proc": proc,
-    }
+    return {**server_settings(proc), "proc": proc}
 
 
 @pytest.fixture(scope="module")
@@ -304,12 +305,8 @@ def test_a_postgres_restart_mid_stream_is_survived(own_server_feed, faults_serve
         )
     finally:
         writer.stop()
-    audit_length = len(history(feed)[0])
-    feed.wait_for(lambda: len(feed.events()) >= audit_length, what="the store to catch up")
-    consumer.send_signal(signal.SIGTERM)
-    _, stderr = consumer.communicate(timeout=30)
+    stderr = stop_once_caught_up(feed, consumer)
 
-    assert consumer.returncode == 0, stderr
     assert "Replication interrupted" in stderr
     assert_exactly_once(feed)
 
