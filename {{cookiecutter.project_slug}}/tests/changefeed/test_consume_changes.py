@@ -1,6 +1,7 @@
 """consume_changes against a real Postgres: what is stored is exactly what happened."""
 
 import json
+import re
 import signal
 import uuid
 
@@ -132,6 +133,23 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(feed):
     consume(feed)
 
     assert history_of(feed.events()) == expected(happened)
+
+
+def test_progress_goes_to_stderr_unless_quiet(feed):
+    feed.manage("changefeed_slot", "create")
+    for batch in range(20):
+        feed.transaction(*[(ITEM, [new_id(), f"{batch}-{i}"]) for i in range(200)])
+
+    loud = feed.manage(
+        "consume_changes", "--idle-timeout", "1", "--progress-every", "0.01", "--batch-size", "200"
+    )
+    feed.transaction((ITEM, [new_id(), "one more"]))
+    quiet = feed.manage("consume_changes", "--idle-timeout", "1", "-v", "0")
+
+    assert loud.returncode == 0 and quiet.returncode == 0
+    assert re.search(r"^\d+ events stored, \d+/s, \d+\.\d MB behind the server$", loud.stderr, re.M)
+    assert "Consumed 4000 change events" in loud.stderr
+    assert (loud.stdout, quiet.stdout, quiet.stderr) == ("", "", "")
 
 
 def test_the_jsonl_sink_prints_one_object_per_change(feed):

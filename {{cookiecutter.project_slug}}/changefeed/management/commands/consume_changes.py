@@ -1,5 +1,6 @@
 import logging
 import signal
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -67,6 +68,12 @@ class Command(BaseCommand):
             help="Seconds between status updates to the server, which let it recycle WAL.",
         )
         parser.add_argument(
+            "--progress-every",
+            type=positive(float),
+            default=5.0,
+            help="Seconds between progress lines on stderr (none with -v 0).",
+        )
+        parser.add_argument(
             "--batch-size",
             type=positive(int),
             default=5000,
@@ -85,6 +92,7 @@ class Command(BaseCommand):
             sink = StoreSink(config.slot, self._handler(options["handler"]), config.database)
 
         verbosity = options["verbosity"]
+        self._last_progress = (time.monotonic(), 0)
         if verbosity == 0:
             logging.getLogger("changefeed").setLevel(logging.WARNING)
         stream = ChangeStream(
@@ -94,6 +102,7 @@ class Command(BaseCommand):
             max_downtime=options["max_downtime"],
             status_interval=options["status_interval"],
             progress=self._progress if verbosity >= 1 else None,
+            progress_interval=options["progress_every"],
         )
         # Finish the batch in hand, acknowledge it, exit 0.
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -119,4 +128,10 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot use handler {dotted_path!r}: {error}") from None
 
     def _progress(self, events, lag_bytes):
-        self.stderr.write(f"{events} events consumed, {lag_bytes / 1e6:.1f} MB behind the server")
+        now = time.monotonic()
+        last_time, last_events = self._last_progress
+        rate = (events - last_events) / (now - last_time)
+        self._last_progress = (now, events)
+        self.stderr.write(
+            f"{events} events stored, {rate:.0f}/s, {lag_bytes / 1e6:.1f} MB behind the server"
+        )
