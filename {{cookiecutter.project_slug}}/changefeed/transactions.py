@@ -102,9 +102,14 @@ class TransactionAssembler:
         self._current = None
 
     def feed(self, message: PgOutputMessage, lsn: int) -> Transaction | None:
+        # Row changes first: they are nearly all of the stream, and each case is a type check.
         match message:
-            case Relation():
-                self._relations[message.oid] = _Table(message, self._key_columns(message))
+            case Insert():
+                self._add(message, lsn, "insert", None, message.new)
+            case Update():
+                self._add(message, lsn, "update", message.old, message.new)
+            case Delete():
+                self._add(message, lsn, "delete", message.old, None)
             case Begin():
                 if self._current is not None:
                     raise ProtocolError(f"Begin at {format_lsn(lsn)} inside a transaction")
@@ -119,12 +124,8 @@ class TransactionAssembler:
                 transaction.end_lsn = message.end_lsn
                 self._current = None
                 return transaction
-            case Insert():
-                self._add(message, lsn, "insert", old=None, new=message.new)
-            case Update():
-                self._add(message, lsn, "update", old=message.old, new=message.new)
-            case Delete():
-                self._add(message, lsn, "delete", old=message.old, new=None)
+            case Relation():
+                self._relations[message.oid] = _Table(message, self._key_columns(message))
             case Truncate():
                 transaction = self._transaction(message, lsn)
                 for oid in message.relation_oids:
@@ -151,27 +152,26 @@ class TransactionAssembler:
     def _add(self, message, lsn: int, operation: str, old, new) -> None:
         transaction = self._transaction(message, lsn)
         table = self._relation(message.relation_oid)
-        new_row = table.row(new) if new is not None else None
+        new_row = old_row = None
         unchanged = []
-        if new_row is not None and UNCHANGED_TOAST in new:
-            unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
-            for name in unchanged:
-                del new_row[name]
-        old_row = table.row(old) if old is not None else None
-        if old_row is not None and message.old_kind == "K":
-            # A key-only old tuple: the other columns are not NULL, just not sent.
-            old_row = {name: old_row[name] for name in table.identity_columns}
-        key_source = new_row if new_row is not None else old_row
-        transaction.changes.append(
+        if new is not None:
+            new_row = table.row(new)
+            # Only an update can leave a TOASTed value out.
+            if operation == "update" and UNCHANGED_TOAST in new:
+                unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
+                for name in unchanged:
+                    del new_row[name]
+        if old is not None:
+            old_row = table.row(old)
+            if message.old_kind == "K":
+                # A key-only old tuple: the other columns are not NULL, just not sent.
+                old_row = {name: old_row[name] for name in table.identity_columns}
+        key_source = old_row if new_row is None else new_row
+        primary_key = {name: key_source.get(name) for name in table.key_columns} or None
+        changes = transaction.changes
+        changes.append(
             Change(
-                lsn=lsn,
-                position=len(transaction.changes),
-                table=table.name,
-                operation=operation,
-                primary_key={name: key_source.get(name) for name in table.key_columns} or None,
-                old=old_row,
-                new=new_row,
-                unchanged_toast=unchanged,
+                lsn, len(changes), table.name, operation, primary_key, old_row, new_row, unchanged
             )
         )
 
