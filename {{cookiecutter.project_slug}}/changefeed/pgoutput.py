@@ -375,26 +375,20 @@ class _Reader:
             if pos >= size:
                 raise self.truncated(pos)
             kind = data[pos]
-            if kind == _TEXT:
+            if kind in (_TEXT, _BINARY):
                 start = pos + 5
                 if start > size:
                     raise self.truncated(pos + 1)
                 end = start + _UINT32.unpack_from(data, pos + 1)[0]
                 if end > size:
                     raise self.truncated(start)
-                try:
-                    values.append(data[start:end].decode())
-                except UnicodeDecodeError as error:
-                    raise self.malformed(start + error.start, "invalid UTF-8") from None
-                pos = end
-            elif kind == _BINARY:
-                start = pos + 5
-                if start > size:
-                    raise self.truncated(pos + 1)
-                end = start + _UINT32.unpack_from(data, pos + 1)[0]
-                if end > size:
-                    raise self.truncated(start)
-                values.append(data[start:end])
+                if kind == _BINARY:
+                    values.append(data[start:end])
+                else:
+                    try:  # inline: a method call per column costs more than the decoding
+                        values.append(data[start:end].decode())
+                    except UnicodeDecodeError as error:
+                        raise self.malformed(start + error.start, "invalid UTF-8") from None
                 pos = end
             elif kind == _NULL:
                 values.append(None)
