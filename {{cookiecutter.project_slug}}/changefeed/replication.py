@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import connections
 
 from changefeed.models import ChangeEvent, Checkpoint
-from changefeed.pgoutput import format_lsn, parse_lsn
+from changefeed.pgoutput import format_lsn
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Electric 0.12's own publication and slot (electric_replication_out_<database>).
@@ -40,7 +40,6 @@ class SlotState:
     database: str
     active_pid: int | None
     wal_status: str | None
-    confirmed_flush_lsn: int | None
 
 
 def validate_names(config: FeedConfig) -> None:
@@ -132,21 +131,15 @@ def ensure_publication(config: FeedConfig, tables: list[str]) -> None:
 def slot_state(config: FeedConfig) -> SlotState | None:
     with _cursor(config) as cursor:
         cursor.execute(
-            "SELECT plugin, database, active_pid, wal_status, confirmed_flush_lsn::text "
+            "SELECT plugin, database, active_pid, wal_status "
             "FROM pg_replication_slots WHERE slot_name = %s",
             [config.slot],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    plugin, database, active_pid, wal_status, confirmed = row
-    return SlotState(
-        plugin=plugin or "",
-        database=database or "",
-        active_pid=active_pid,
-        wal_status=wal_status,
-        confirmed_flush_lsn=parse_lsn(confirmed) if confirmed else None,
-    )
+    plugin, database, active_pid, wal_status = row
+    return SlotState(plugin or "", database or "", active_pid, wal_status)
 
 
 def check_slot(config: FeedConfig, state: SlotState | None, checkpoint: int) -> None:
