@@ -9,6 +9,9 @@ from django.db import connections
 
 from changefeed.transactions import Transaction
 
+# How often a waiting stream tells the server it is alive: well inside any wal_sender_timeout.
+KEEP_ALIVE_SECONDS = 0.5
+
 
 class BatchWriter(threading.Thread):
     """Hands batches to a sink in order; `stored_lsn` is the end of the last one it made safe.
@@ -41,21 +44,22 @@ class BatchWriter(threading.Thread):
         while True:
             self.raise_error()
             try:
-                self._queue.put(batch, timeout=1.0)
+                self._queue.put(batch, timeout=KEEP_ALIVE_SECONDS)
                 return
             except queue.Full:
                 keep_alive()
 
     def finish(self, keep_alive: Callable[[], None]) -> None:
         """Store everything queued, then stop; raises what the sink raised, if anything."""
+        keep_alive()
         while self.is_alive():
             try:
-                self._queue.put(None, timeout=1.0)
+                self._queue.put(None, timeout=KEEP_ALIVE_SECONDS)
                 break
             except queue.Full:
                 keep_alive()
         while self.is_alive():
-            self.join(timeout=1.0)
+            self.join(timeout=KEEP_ALIVE_SECONDS)
             keep_alive()
         self.raise_error()
 

@@ -119,10 +119,11 @@ def test_sigterm_finishes_the_batch_in_hand_acknowledges_and_exits_0(feed):
 def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(feed):
     feed.manage("changefeed_slot", "create")
     happened = []
-    for batch in range(40):
-        happened += feed.transaction(*[(ITEM, [new_id(), f"{batch}-{i}"]) for i in range(100)])
+    for batch in range(60):
+        happened += feed.transaction(*[(ITEM, [new_id(), f"{batch}-{i}"]) for i in range(200)])
 
-    consumer = feed.start("consume_changes", "--batch-size", "300", "-v", "0")
+    # Small batches: the backlog takes the consumer well over a second, so the kill lands inside.
+    consumer = feed.start("consume_changes", "--batch-size", "100", "-v", "0")
     feed.wait_for(lambda: feed.checkpoint(), what="a first stored batch")
     consumer.send_signal(signal.SIGKILL)
     consumer.communicate(timeout=30)
