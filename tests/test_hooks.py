@@ -99,3 +99,13 @@ def test_dot_env_is_example_plus_secrets_and_ignored_by_git(default_project):
     }
     assert stat.S_IMODE((default_project / ".env").stat().st_mode) == 0o600
     assert ".env" in (default_project / ".gitignore").read_text().splitlines()
+
+
+def test_dot_env_example_documents_every_variable_settings_reads(default_project):
+    settings = (default_project / "config" / "settings.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', settings))
+    example = (default_project / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+
+    assert read, "settings.py should read its configuration from the environment"
+    assert read - documented == set()
