@@ -5,16 +5,22 @@
 The URL names a server with wal_level=logical and a role that may create databases and
 replication slots; the benchmark works in a scratch database of its own, dropped afterwards.
 It builds a backlog of row changes (inserts, updates and deletes of `items`, 100 per
-transaction) with one replication slot per contender, then drains each slot in turn:
+transaction) behind a replication slot, then drains a fresh copy of that slot with each contender:
 
 - pg_recvlogical: PostgreSQL's own client, writing the pgoutput stream to /dev/null (the
-  reference; run first and last, the faster run counts);
+  reference);
 - consume_changes --sink store: decoded, stored as ChangeEvents, checkpointed;
 - consume_changes --sink jsonl: decoded, printed as JSON lines to /dev/null.
 
-It prints times as ratios to the reference and each process's peak memory; with --memory it
-repeats at 1,000,000 changes and prints how much the consumer's peak grew. Goals: store <= 2.0x,
-jsonl <= 1.3x, and no more than 25 MB more memory at 1,000,000 changes than at 200,000.
+Each of --rounds rounds runs every contender once, in rotating order, and each contender's best
+time counts: on a shared machine a single run can be off by a third either way. It prints the
+times as ratios to the reference and each process's peak memory (the highest of its runs); with
+--memory it repeats at 1,000,000 changes and prints how much the consumer's peak grew. Goals:
+store <= 2.0x, jsonl <= 1.3x, and no more than 25 MB more memory at 1,000,000 changes than at
+200,000.
+
+Run it with the project's production requirements installed, as the consumer runs in production
+(with the development requirements, Django's own queries go through psycopg 3 instead).
 """
 
 import argparse
@@ -32,7 +38,8 @@ import psycopg2
 PROJECT = Path(__file__).resolve().parent.parent
 DATABASE = "changefeed_benchmark"
 PUBLICATION = "changefeed_benchmark"
-SLOTS = ("bench_recvlogical_1", "bench_store", "bench_jsonl", "bench_recvlogical_2")
+TEMPLATE_SLOT = "changefeed_benchmark"  # never read: each run drains a copy of it
+CONTENDERS = ("pg_recvlogical", "store", "jsonl")
 TRANSACTION_SIZE = 100  # 60 inserts, 30 updates of those rows, 10 deletes of them
 GOALS = {"store": 2.0, "jsonl": 1.3}
 MEMORY_GOAL_MB = 25
@@ -73,7 +80,7 @@ def admin(url, *statements):
 
 
 def build_backlog(url, changes):
-    """A scratch database, one slot per contender, then `changes` row changes after them."""
+    """A scratch database, a slot, then `changes` row changes after it."""
     admin(
         url,
         (f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",),
@@ -89,8 +96,7 @@ def build_backlog(url, changes):
     connection = connect(bench_url)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE items")
-        for slot in SLOTS:
-            cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [slot])
+        cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [TEMPLATE_SLOT])
     connection.autocommit = False
     with connection.cursor() as cursor:
         for _ in range(changes // TRANSACTION_SIZE):
@@ -172,42 +178,58 @@ def consume_changes(bench_url, slot, sink, changes):
     )
 
 
-def measure(url, changes):
+def drain_copy(bench_url, contender, end_lsn, changes, run):
+    """Drain a fresh copy of the backlog's slot with one contender: (seconds, peak MB)."""
+    # A name of its own: the store's checkpoint of an earlier run must not apply to this one.
+    slot = f"{TEMPLATE_SLOT}_{run}"
+    admin(bench_url, ("SELECT pg_copy_logical_replication_slot(%s, %s)", [TEMPLATE_SLOT, slot]))
+    try:
+        if contender == "pg_recvlogical":
+            return pg_recvlogical(bench_url, slot, end_lsn)
+        return consume_changes(bench_url, slot, contender, changes)
+    finally:
+        admin(bench_url, ("SELECT pg_drop_replication_slot(%s)", [slot]))
+
+
+def measure(url, changes, rounds):
     print(
         f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
         "transactions...",
         flush=True,
     )
     bench_url, end_lsn = build_backlog(url, changes)
+    runs = {contender: [] for contender in CONTENDERS}
     try:
-        first = pg_recvlogical(bench_url, SLOTS[0], end_lsn)
-        results = {
-            "store": consume_changes(bench_url, SLOTS[1], "store", changes),
-            "jsonl": consume_changes(bench_url, SLOTS[2], "jsonl", changes),
-        }
-        last = pg_recvlogical(bench_url, SLOTS[3], end_lsn)
+        for round_ in range(rounds):
+            shift = round_ % len(CONTENDERS)
+            for contender in CONTENDERS[shift:] + CONTENDERS[:shift]:
+                run = f"{contender}_{len(runs[contender])}"
+                runs[contender].append(drain_copy(bench_url, contender, end_lsn, changes, run))
     finally:
         admin(
             url,
             (
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                "WHERE slot_name = ANY(%s)",
-                [list(SLOTS)],
+                "WHERE database = %s",
+                [DATABASE],
             ),
             (f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",),
         )
-    reference = min(first, last)
-    print(
-        f"  pg_recvlogical          {reference[0]:7.2f} s   peak {reference[1]:6.1f} MB   "
-        f"(reference; runs took {first[0]:.2f} s and {last[0]:.2f} s)"
-    )
-    for sink, (elapsed, peak) in results.items():
-        ratio = elapsed / reference[0]
-        verdict = "ok" if ratio <= GOALS[sink] else "OVER GOAL"
-        print(
-            f"  consume_changes {sink:<7} {elapsed:7.2f} s   peak {peak:6.1f} MB   "
-            f"{ratio:4.2f}x pg_recvlogical (goal <= {GOALS[sink]}x: {verdict})"
-        )
+    results = {
+        contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
+        for contender, results in runs.items()
+    }
+    reference = results["pg_recvlogical"][0]
+    for contender, (elapsed, peak) in results.items():
+        all_runs = ", ".join(f"{seconds:.2f}" for seconds, _ in runs[contender])
+        if contender == "pg_recvlogical":
+            verdict = "reference"
+        else:
+            ratio = elapsed / reference
+            goal = GOALS[contender]
+            verdict = f"{ratio:4.2f}x (goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
+        name = contender if contender == "pg_recvlogical" else f"consume_changes {contender}"
+        print(f"  {name:<23} {elapsed:6.2f} s   peak {peak:6.1f} MB   {verdict}   runs: {all_runs}")
     return results
 
 
@@ -220,6 +242,7 @@ def main():
         help="PostgreSQL URL (default: DATABASE_URL)",
     )
     parser.add_argument("--changes", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per contender (best counts)")
     parser.add_argument(
         "--memory",
         action="store_true",
@@ -229,9 +252,11 @@ def main():
     if not args.url:
         parser.error("give a PostgreSQL URL, or set DATABASE_URL")
 
-    small = measure(args.url, args.changes)
+    if args.changes < TRANSACTION_SIZE or args.rounds < 1:
+        parser.error(f"--changes must be at least {TRANSACTION_SIZE} and --rounds at least 1")
+    small = measure(args.url, args.changes, args.rounds)
     if args.memory:
-        large = measure(args.url, 1_000_000)
+        large = measure(args.url, 1_000_000, args.rounds)
         for sink in ("store", "jsonl"):
             growth = large[sink][1] - small[sink][1]
             verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"

@@ -1,6 +1,6 @@
 """The replication connection's read loop: decode, batch, store, acknowledge, reconnect.
 
-    WAL --pgoutput--> read_message --> decode_message --> TransactionAssembler --> batch
+    WAL --pgoutput--> read_message --> TransactionAssembler (decode_message) --> batch
         --> BatchWriter thread: sink.write (one database transaction per batch)
         --> send_feedback(flush_lsn=end of the last stored commit)
 
@@ -9,6 +9,7 @@ After a restart or a reconnect, Postgres resends everything after the acknowledg
 transactions the sink already has (at or before its checkpoint) are skipped.
 """
 
+import gc
 import logging
 import select
 import threading
@@ -22,7 +23,7 @@ import psycopg2.extras
 from django.db import InterfaceError, OperationalError, connections
 
 from changefeed import replication
-from changefeed.pgoutput import decode_message, format_lsn
+from changefeed.pgoutput import format_lsn
 from changefeed.replication import ChangeFeedError, FeedConfig, SlotBusy
 from changefeed.transactions import Transaction, TransactionAssembler, replica_identity_columns
 from changefeed.writer import BatchWriter
@@ -99,6 +100,11 @@ class ChangeStream:
 
     def run(self, max_events: int | None = None, idle_timeout: float | None = None) -> int:
         """Consume; returns the number of change events the sink received."""
+        # Streaming allocates millions of short-lived objects, each allocation counting towards
+        # CPython's next cyclic garbage collection, and each collection walked every object
+        # Django's start-up left behind: a quarter of the consumer's time, measured. Those
+        # objects live as long as the process, so take them out of the collector's sight.
+        gc.freeze()
         lost_since = None
         delay = 0.5
         while not self._stop.is_set():
@@ -198,9 +204,7 @@ class ChangeStream:
             while True:
                 message = cursor.read_message()
                 if message is not None:
-                    transaction = assembler.feed(
-                        decode_message(message.payload), message.data_start
-                    )
+                    transaction = assembler.feed(message.payload, message.data_start)
                     if transaction is None or transaction.end_lsn <= handed_lsn:
                         continue  # mid-transaction, or stored before a restart
                     if not pending:

@@ -1,9 +1,10 @@
 """From decoded pgoutput messages to whole transactions of row changes.
 
-Pure, like the decoder: messages in, Transaction objects out. It keeps the one piece of state the
-protocol requires, the Relation messages (the server sends a table's description once, before
+Pure, like the decoder: message bytes in, Transaction objects out. It keeps the one piece of state
+the protocol requires, the Relation messages (the server sends a table's description once, before
 its first change, and again after the table changes), and buffers a transaction's changes until
-its Commit, since only a committed transaction may be stored and acknowledged.
+its Commit, since only a committed transaction may be stored and acknowledged. Knowing the
+relations, it has the decoder convert column values while reading them.
 """
 
 from collections.abc import Callable
@@ -16,10 +17,11 @@ from changefeed.pgoutput import (
     Commit,
     Delete,
     Insert,
-    PgOutputMessage,
+    Converters,
     Relation,
     Truncate,
     Update,
+    decode_message,
     format_lsn,
     value_converters,
 )
@@ -80,7 +82,8 @@ def replica_identity_columns(relation: Relation) -> tuple[str, ...]:
 
 
 class TransactionAssembler:
-    """Feed it messages in stream order; it returns each Transaction when its Commit arrives.
+    """Feed it pgoutput messages in stream order; it returns each Transaction when its Commit
+    arrives.
 
     `key_columns` names a table's primary key columns. The default trusts pgoutput's key flags,
     which under REPLICA IDENTITY FULL mark every column; the stream passes a catalog lookup.
@@ -91,6 +94,7 @@ class TransactionAssembler:
     ):
         self._key_columns = key_columns
         self._relations: dict[int, _Table] = {}
+        self._converters: dict[int, Converters] = {}  # what the decoder needs of _relations
         self._current: Transaction | None = None
 
     @property
@@ -101,7 +105,9 @@ class TransactionAssembler:
         """Forget a half-received transaction, e.g. after the connection dropped mid-way."""
         self._current = None
 
-    def feed(self, message: PgOutputMessage, lsn: int) -> Transaction | None:
+    def feed(self, payload: bytes, lsn: int) -> Transaction | None:
+        """Take one message's bytes (an XLogData payload) and the LSN it was sent at."""
+        message = decode_message(payload, self._converters)
         # Row changes first: they are nearly all of the stream, and each case is a type check.
         match message:
             case Insert():
@@ -126,6 +132,7 @@ class TransactionAssembler:
                 return transaction
             case Relation():
                 self._relations[message.oid] = _Table(message, self._key_columns(message))
+                self._converters[message.oid] = value_converters(message)
             case Truncate():
                 transaction = self._transaction(message, lsn)
                 for oid in message.relation_oids:
@@ -137,7 +144,7 @@ class TransactionAssembler:
             # Origin, Type and logical decoding Messages carry nothing this feed stores.
         return None
 
-    def _transaction(self, message: PgOutputMessage, lsn: int) -> Transaction:
+    def _transaction(self, message, lsn: int) -> Transaction:
         if self._current is None:
             kind = type(message).__name__
             raise ProtocolError(f"{kind} at {format_lsn(lsn)} outside a transaction")
@@ -179,29 +186,14 @@ class TransactionAssembler:
 class _Table:
     """A Relation message, with what turning its tuples into rows needs worked out once."""
 
-    __slots__ = ("name", "columns", "converters", "key_columns", "identity_columns")
+    __slots__ = ("name", "columns", "key_columns", "identity_columns")
 
     def __init__(self, relation: Relation, key_columns: tuple[str, ...]):
         self.name = f"{relation.namespace or 'pg_catalog'}.{relation.name}"
         self.columns = tuple(column.name for column in relation.columns)
-        # Only the columns whose text needs converting (text, uuid, numeric... stay as they are).
-        self.converters = tuple(
-            (name, convert)
-            for name, convert in zip(self.columns, value_converters(relation), strict=True)
-            if convert is not None
-        )
         self.key_columns = key_columns
         self.identity_columns = replica_identity_columns(relation)
 
     def row(self, values) -> dict:
-        """Column names to JSON-friendly values; None and UNCHANGED_TOAST pass through."""
-        if len(values) != len(self.columns):
-            raise ProtocolError(
-                f"{self.name} has {len(self.columns)} columns but a tuple has {len(values)}"
-            )
-        row = dict(zip(self.columns, values, strict=True))
-        for name, convert in self.converters:
-            value = row[name]
-            if value.__class__ is str:
-                row[name] = convert(value)
-        return row
+        """Column names to values (the decoder converted them already)."""
+        return dict(zip(self.columns, values, strict=True))

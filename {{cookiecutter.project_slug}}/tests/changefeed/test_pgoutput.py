@@ -36,6 +36,7 @@ from changefeed.pgoutput import (
     format_lsn,
     parse_lsn,
     row_to_dict,
+    value_converters,
 )
 
 CAPTURE = json.loads(Path(__file__).with_name("pgoutput_capture.json").read_text())
@@ -568,6 +569,54 @@ def test_convert_value_refuses_a_boolean_postgresql_would_never_print():
 def test_row_to_dict_refuses_a_tuple_of_the_wrong_width(account):
     with pytest.raises(ValueError, match="'account' has 12 columns but the tuple has 2 values"):
         row_to_dict(account, ("a", "b"))
+
+
+# --- converting while decoding -----------------------------------------------------------------
+
+
+def test_decoding_with_converters_gives_the_values_row_to_dict_gives(messages):
+    """Every captured row change, decoded in one pass, equals decode-then-row_to_dict."""
+    relations = {m.oid: m for m in messages if isinstance(m, Relation)}
+    converters = {oid: value_converters(relation) for oid, relation in relations.items()}
+    compared = 0
+    for payload, plain in zip(TEXT, messages, strict=True):
+        converted = decode_message(payload, converters)
+        if not isinstance(plain, Insert | Update | Delete):
+            assert converted == plain
+            continue
+        relation = relations[plain.relation_oid]
+        for field in ("old", "new"):
+            values = getattr(plain, field, None)
+            if values is not None:
+                expected = row_to_dict(relation, values)
+                assert dict(zip(expected, getattr(converted, field), strict=True)) == expected
+                compared += 1
+    assert compared > 10
+
+
+def test_converters_for_another_width_are_a_decode_error(account):
+    payload = next(p for p in TEXT if p[:1] == b"I" and decode_message(p).relation_oid == account.oid)
+    with pytest.raises(PgOutputDecodeError) as caught:
+        decode_message(payload, {account.oid: (None, None)})
+    assert str(caught.value) == (
+        f"pgoutput Insert ('I') message malformed at byte 6 of {len(payload)}: "
+        "tuple has 12 columns but its relation has 2"
+    )
+
+
+def test_a_value_its_converter_refuses_is_a_decode_error_naming_its_offset():
+    payload = insert_of(b"t" + struct.pack(">I", 3) + b"yes")
+    with pytest.raises(PgOutputDecodeError) as caught:
+        decode_message(payload, {16395: value_converters_of(16)})
+    assert str(caught.value) == (
+        "pgoutput Insert ('I') message malformed at byte 13 of 16: "
+        "column value invalid boolean output 'yes'"
+    )
+
+
+def value_converters_of(*type_oids: int):
+    columns = tuple(Column(False, f"c{i}", oid, -1) for i, oid in enumerate(type_oids))
+    return value_converters(Relation(16395, "public", "t", "d", columns))
 
 
 # --- LSNs ---------------------------------------------------------------------------------------
