@@ -595,7 +595,9 @@ def test_decoding_with_converters_gives_the_values_row_to_dict_gives(messages):
 
 
 def test_converters_for_another_width_are_a_decode_error(account):
-    payload = next(p for p in TEXT if p[:1] == b"I" and decode_message(p).relation_oid == account.oid)
+    payload = next(
+        p for p in TEXT if p[:1] == b"I" and decode_message(p).relation_oid == account.oid
+    )
     with pytest.raises(PgOutputDecodeError) as caught:
         decode_message(payload, {account.oid: (None, None)})
     assert str(caught.value) == (
