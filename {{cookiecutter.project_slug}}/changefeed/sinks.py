@@ -1,8 +1,11 @@
 """Where transactions go once they are complete.
 
-A sink's `write(transactions)` returns only when they are safe; the stream then acknowledges
-their commit LSNs to Postgres, which may recycle that WAL. `checkpoint()` says where the sink's
-own records end, so a restart can skip what the sink already has.
+A sink works in two steps. `encode(transactions)` turns a batch into what the sink writes; it
+is CPU work and runs on the stream's thread. `write(transactions, encoded)` is I/O, on the
+writer's thread, and returns only when the batch is safe; the stream then acknowledges its commit
+LSNs to Postgres, which may recycle that WAL. (Split so, the writer's thread waits on I/O without
+holding Python's GIL, and the stream keeps decoding meanwhile instead of taking turns with it.)
+`checkpoint()` says where the sink's own records end, so a restart can skip what it already has.
 """
 
 import io
@@ -98,8 +101,10 @@ class StoreSink:
         stored = Checkpoint.objects.using(self.database).filter(slot=self.slot).first()
         return stored.lsn if stored else 0
 
-    def write(self, transactions: Sequence[Transaction]) -> None:
-        data = copy_lines(self.slot, transactions)
+    def encode(self, transactions: Sequence[Transaction]) -> str:
+        return copy_lines(self.slot, transactions)
+
+    def write(self, transactions: Sequence[Transaction], data: str) -> None:
         with transaction.atomic(using=self.database):
             if data:
                 # The driver's own cursor: Django's cannot COPY, and with DEBUG on it would keep
@@ -145,15 +150,19 @@ class JsonlSink:
     def checkpoint(self) -> int:
         return 0  # Postgres resumes from the slot's confirmed position.
 
-    def write(self, transactions: Sequence[Transaction]) -> None:
-        lines = (
-            orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-            for tx in transactions
-            for record in tx.change_records(self.slot)
+    def encode(self, transactions: Sequence[Transaction]) -> bytes:
+        return b"".join(
+            [
+                orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+                for tx in transactions
+                for record in tx.change_records(self.slot)
+            ]
         )
+
+    def write(self, transactions: Sequence[Transaction], lines: bytes) -> None:
         if self.buffer is not None:
-            self.buffer.writelines(lines)
+            self.buffer.write(lines)
             self.buffer.flush()
         else:
-            self.stream.write(b"".join(lines).decode())
+            self.stream.write(lines.decode())
             self.stream.flush()

@@ -1,7 +1,7 @@
 """The replication connection's read loop: decode, batch, store, acknowledge, reconnect.
 
     WAL --pgoutput--> read_message --> TransactionAssembler (decode_message) --> batch
-        --> BatchWriter thread: sink.write (one database transaction per batch)
+        --> sink.encode --> BatchWriter thread: sink.write (one database transaction per batch)
         --> send_feedback(flush_lsn=end of the last stored commit)
 
 Postgres keeps WAL until it is acknowledged, so only what a sink has made safe is acknowledged.

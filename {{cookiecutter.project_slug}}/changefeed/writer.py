@@ -1,5 +1,8 @@
 """Stores batches on a thread of its own, so that decoding the next batch overlaps the database's
-work on this one (and a slow handler does not stop the stream from answering the server)."""
+work on this one (and a slow handler does not stop the stream from answering the server).
+
+Each batch is encoded for its sink on the stream's thread before it is queued: that is CPU work,
+which holds Python's GIL anyway, while this thread mostly waits on I/O, which releases it."""
 
 import queue
 import threading
@@ -26,12 +29,15 @@ class BatchWriter(threading.Thread):
         self.stored_lsn = 0
         self.stored_events = 0
         self.error: BaseException | None = None
-        self._queue: queue.Queue[list[Transaction] | None] = queue.Queue(maxsize=max_queued)
+        self._queue: queue.Queue[tuple[list[Transaction], object] | None] = queue.Queue(
+            maxsize=max_queued
+        )
 
     def run(self):
         try:
-            while (batch := self._queue.get()) is not None:
-                self.sink.write(batch)
+            while (item := self._queue.get()) is not None:
+                batch, encoded = item
+                self.sink.write(batch, encoded)
                 self.stored_events += sum(len(tx.changes) for tx in batch)
                 self.stored_lsn = batch[-1].end_lsn  # last: the main thread reads it unlocked
         except BaseException as error:  # noqa: BLE001 (handed to the main thread, which raises it)
@@ -40,11 +46,13 @@ class BatchWriter(threading.Thread):
             connections.close_all()  # this thread's connections only
 
     def put(self, batch: list[Transaction], keep_alive: Callable[[], None]) -> None:
-        """Queue a batch; while the queue is full, keep the replication connection alive."""
+        """Encode and queue a batch; while the queue is full, keep the replication connection
+        alive."""
+        item = (batch, self.sink.encode(batch))
         while True:
             self.raise_error()
             try:
-                self._queue.put(batch, timeout=KEEP_ALIVE_SECONDS)
+                self._queue.put(item, timeout=KEEP_ALIVE_SECONDS)
                 return
             except queue.Full:
                 keep_alive()
