@@ -41,7 +41,7 @@ def load_handler(dotted_path: str) -> Handler:
 # an INSERT ... SELECT from a JSON array, and on a two-core machine the database's time is the
 # consumer's time.
 COPY_EVENTS = (
-    f"COPY {ChangeEvent._meta.db_table} (slot, lsn, commit_lsn, position, xid, commit_time, "
+    f"COPY {ChangeEvent._meta.db_table} (slot, commit_lsn, xid, commit_time, lsn, position, "
     "table_name, operation, primary_key, old, new, unchanged_toast) FROM STDIN"
 )
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -70,16 +70,21 @@ def copy_rows(cursor, statement: str, data: str) -> None:
 def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
     """The batch's changes in COPY's text format, one line per ChangeEvent."""
     slot = _copy_text(slot)
+    tables: dict[str, str] = {}  # escaped once per batch: few tables, many changes
     lines = []
     for tx in transactions:
-        commit_time = tx.commit_time.isoformat()
-        lines.extend(
-            f"{slot}\t{change.lsn}\t{tx.commit_lsn}\t{change.position}\t{tx.xid}\t{commit_time}\t"
-            f"{_copy_text(change.table)}\t{change.operation}\t{_copy_json(change.primary_key)}\t"
-            f"{_copy_json(change.old)}\t{_copy_json(change.new)}\t"
-            f"{_copy_json(change.unchanged_toast)}\n"
-            for change in tx.changes
-        )
+        # The transaction's columns come first, so they are formatted once per transaction.
+        prefix = f"{slot}\t{tx.commit_lsn}\t{tx.xid}\t{tx.commit_time.isoformat()}\t"
+        for change in tx.changes:
+            table = tables.get(change.table)
+            if table is None:
+                table = tables[change.table] = _copy_text(change.table)
+            unchanged = _copy_json(change.unchanged_toast) if change.unchanged_toast else "[]"
+            lines.append(
+                f"{prefix}{change.lsn}\t{change.position}\t{table}\t{change.operation}\t"
+                f"{_copy_json(change.primary_key)}\t{_copy_json(change.old)}\t"
+                f"{_copy_json(change.new)}\t{unchanged}\n"
+            )
     return "".join(lines)
 
 

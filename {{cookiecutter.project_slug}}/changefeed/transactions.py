@@ -157,24 +157,30 @@ class TransactionAssembler:
             raise ProtocolError(f"change for relation {oid} before its Relation message") from None
 
     def _add(self, message, lsn: int, operation: str, old, new) -> None:
-        transaction = self._transaction(message, lsn)
-        table = self._relation(message.relation_oid)
+        # Called for nearly every message: the lookups are inlined, the helpers only raise.
+        transaction = self._current
+        if transaction is None:
+            transaction = self._transaction(message, lsn)
+        table = self._relations.get(message.relation_oid)
+        if table is None:
+            table = self._relation(message.relation_oid)
         new_row = old_row = None
         unchanged = []
         if new is not None:
-            new_row = table.row(new)
+            new_row = dict(zip(table.columns, new, strict=True))
             # Only an update can leave a TOASTed value out.
             if operation == "update" and UNCHANGED_TOAST in new:
                 unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
                 for name in unchanged:
                     del new_row[name]
         if old is not None:
-            old_row = table.row(old)
+            old_row = dict(zip(table.columns, old, strict=True))
             if message.old_kind == "K":
                 # A key-only old tuple: the other columns are not NULL, just not sent.
                 old_row = {name: old_row[name] for name in table.identity_columns}
         key_source = old_row if new_row is None else new_row
-        primary_key = {name: key_source.get(name) for name in table.key_columns} or None
+        keys = table.key_columns
+        primary_key = dict(zip(keys, map(key_source.get, keys), strict=True)) or None
         changes = transaction.changes
         changes.append(
             Change(
@@ -184,7 +190,10 @@ class TransactionAssembler:
 
 
 class _Table:
-    """A Relation message, with what turning its tuples into rows needs worked out once."""
+    """A Relation message, with what turning its tuples into rows needs worked out once.
+
+    The decoder has checked each tuple's width against the relation's, and converted its values.
+    """
 
     __slots__ = ("name", "columns", "key_columns", "identity_columns")
 
@@ -193,7 +202,3 @@ class _Table:
         self.columns = tuple(column.name for column in relation.columns)
         self.key_columns = key_columns
         self.identity_columns = replica_identity_columns(relation)
-
-    def row(self, values) -> dict:
-        """Column names to values (the decoder converted them already)."""
-        return dict(zip(self.columns, values, strict=True))
