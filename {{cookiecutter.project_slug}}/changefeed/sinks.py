@@ -76,9 +76,9 @@ def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
         # The transaction's columns come first, so they are formatted once per transaction.
         prefix = f"{slot}\t{tx.commit_lsn}\t{tx.xid}\t{tx.commit_time.isoformat()}\t"
         for change in tx.changes:
-            table = tables.get(change.table)
+            table = tables.get(change.table_name)
             if table is None:
-                table = tables[change.table] = _copy_text(change.table)
+                table = tables[change.table_name] = _copy_text(change.table_name)
             unchanged = _copy_json(change.unchanged_toast) if change.unchanged_toast else "[]"
             lines.append(
                 f"{prefix}{change.lsn}\t{change.position}\t{table}\t{change.operation}\t"
@@ -156,13 +156,24 @@ class JsonlSink:
         return 0  # Postgres resumes from the slot's confirmed position.
 
     def encode(self, transactions: Sequence[Transaction]) -> bytes:
-        return b"".join(
-            [
-                orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-                for tx in transactions
-                for record in tx.change_records(self.slot)
-            ]
-        )
+        lines = []
+        for tx in transactions:
+            # orjson writes a Change (a dataclass) as an object of its fields. The transaction's
+            # fields are written once and go in front of each: '{"slot":...,' + '"lsn":...}'.
+            head = orjson.dumps(
+                {
+                    "slot": self.slot,
+                    "commit_lsn": tx.commit_lsn,
+                    "xid": tx.xid,
+                    "commit_time": tx.commit_time.isoformat(),
+                }
+            )
+            head = head[:-1] + b","
+            lines.extend(
+                head + orjson.dumps(change, option=orjson.OPT_APPEND_NEWLINE)[1:]
+                for change in tx.changes
+            )
+        return b"".join(lines)
 
     def write(self, transactions: Sequence[Transaction], lines: bytes) -> None:
         if self.buffer is not None:

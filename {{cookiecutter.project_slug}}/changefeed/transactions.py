@@ -29,11 +29,14 @@ from changefeed.pgoutput import (
 
 @dataclass(slots=True)
 class Change:
-    """One row change (or one table's truncation) within a transaction."""
+    """One row change (or one table's truncation) within a transaction.
+
+    The fields are named as ChangeEvent's, and a jsonl line's keys are these fields plus the
+    transaction's."""
 
     lsn: int
     position: int
-    table: str
+    table_name: str
     operation: str
     primary_key: dict | None
     old: dict | None
@@ -49,27 +52,6 @@ class Transaction:
     """Just past the commit record: what to store as the checkpoint and acknowledge."""
     commit_time: datetime
     changes: list[Change] = field(default_factory=list)
-
-    def change_records(self, slot: str) -> list[dict]:
-        """The changes as JSON-ready dicts: one line of the jsonl sink, one row of the store."""
-        commit_time = self.commit_time.isoformat()
-        return [
-            {
-                "slot": slot,
-                "lsn": change.lsn,
-                "commit_lsn": self.commit_lsn,
-                "position": change.position,
-                "xid": self.xid,
-                "commit_time": commit_time,
-                "table_name": change.table,
-                "operation": change.operation,
-                "primary_key": change.primary_key,
-                "old": change.old,
-                "new": change.new,
-                "unchanged_toast": change.unchanged_toast,
-            }
-            for change in self.changes
-        ]
 
 
 class ProtocolError(Exception):

@@ -1,12 +1,16 @@
-"""The store's COPY path, through both drivers Django may run on."""
+"""The sinks' encodings: the store's COPY path, through both drivers Django may run on, and
+the jsonl lines."""
 
+import dataclasses
+import io
+import json
 from datetime import UTC, datetime
 
 import psycopg
 import psycopg2
 import pytest
 
-from changefeed.sinks import COPY_EVENTS, copy_lines, copy_rows
+from changefeed.sinks import COPY_EVENTS, JsonlSink, copy_lines, copy_rows
 from changefeed.transactions import Change, Transaction
 
 AWKWARD = 'tab\there, newline\nthere, back\\slash, quote " and Zoë ✓'
@@ -22,7 +26,7 @@ def awkward_transaction():
             Change(
                 lsn=900,
                 position=0,
-                table='public."odd\\name"',
+                table_name='public."odd\\name"',
                 operation="update",
                 primary_key={"id": "k\\1"},
                 old={"title": AWKWARD, "n": None},
@@ -63,3 +67,23 @@ def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(feed, driver):
     assert first["new"] == {"title": AWKWARD, "nested": {"list": [1, 2.5, "x\ty"]}}
     assert first["unchanged_toast"] == ["body"]
     assert second["new"] is None and second["operation"] == "delete"
+
+
+def test_a_jsonl_line_holds_the_transaction_and_change_fields():
+    tx = awkward_transaction()
+    stream = io.StringIO()  # a text stream without a binary buffer: the sink decodes for it
+    sink = JsonlSink("the_slot", stream)
+    sink.write([tx], sink.encode([tx]))
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines == [
+        {
+            "slot": "the_slot",
+            "commit_lsn": 1000,
+            "xid": 42,
+            "commit_time": "2026-01-02T03:04:05.678901+00:00",
+            **dataclasses.asdict(change),
+        }
+        for change in tx.changes
+    ]
+    assert lines[0]["old"]["title"] == AWKWARD
