@@ -25,6 +25,7 @@ Run it with the project's production requirements installed, as the consumer run
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,9 +37,8 @@ from pathlib import Path
 import psycopg2
 
 PROJECT = Path(__file__).resolve().parent.parent
-DATABASE = "changefeed_benchmark"
-PUBLICATION = "changefeed_benchmark"
-TEMPLATE_SLOT = "changefeed_benchmark"  # never read: each run drains a copy of it
+# The scratch database, its publication and its slot (never read: each run drains a copy).
+DEFAULT_NAME = "changefeed_benchmark"
 CONTENDERS = ("pg_recvlogical", "store", "jsonl")
 TRANSACTION_SIZE = 100  # 60 inserts, 30 updates of those rows, 10 deletes of them
 GOALS = {"store": 2.0, "jsonl": 1.3}
@@ -79,14 +79,14 @@ def admin(url, *statements):
         connection.close()
 
 
-def build_backlog(url, changes):
+def build_backlog(url, name, changes):
     """A scratch database, a slot, then `changes` row changes after it."""
     admin(
         url,
-        (f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",),
-        (f"CREATE DATABASE {DATABASE}",),
+        (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",),
+        (f"CREATE DATABASE {name}",),
     )
-    bench_url = with_database(url, DATABASE)
+    bench_url = with_database(url, name)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--database=proxy", "-v", "0"],
         cwd=PROJECT,
@@ -95,8 +95,8 @@ def build_backlog(url, changes):
     )
     connection = connect(bench_url)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE items")
-        cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [TEMPLATE_SLOT])
+        cursor.execute(f"CREATE PUBLICATION {name} FOR TABLE items")
+        cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [name])
     connection.autocommit = False
     with connection.cursor() as cursor:
         for _ in range(changes // TRANSACTION_SIZE):
@@ -131,10 +131,19 @@ def run_measured(command, **kwargs):
     return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in kilobytes on Linux
 
 
-def pg_recvlogical(bench_url, slot, end_lsn):
+def find_pg_recvlogical():
+    """On PATH, or next to the server programs pg_config names (Debian keeps them off PATH)."""
     binary = shutil.which("pg_recvlogical")
+    if binary is None and shutil.which("pg_config"):
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout
+        binary = shutil.which("pg_recvlogical", path=bindir.strip())
     if binary is None:
         raise SystemExit("pg_recvlogical not found: install PostgreSQL's client programs.")
+    return binary
+
+
+def pg_recvlogical(bench_url, publication, slot, end_lsn):
+    binary = find_pg_recvlogical()
     return run_measured(
         [
             binary,
@@ -151,12 +160,12 @@ def pg_recvlogical(bench_url, slot, end_lsn):
             "-o",
             "proto_version=1",
             "-o",
-            f"publication_names={PUBLICATION}",
+            f"publication_names={publication}",
         ]
     )
 
 
-def consume_changes(bench_url, slot, sink, changes):
+def consume_changes(bench_url, publication, slot, sink, changes):
     return run_measured(
         [
             sys.executable,
@@ -167,7 +176,7 @@ def consume_changes(bench_url, slot, sink, changes):
             "--slot",
             slot,
             "--publication",
-            PUBLICATION,
+            publication,
             "--max-events",
             str(changes),
             "-v",
@@ -178,42 +187,43 @@ def consume_changes(bench_url, slot, sink, changes):
     )
 
 
-def drain_copy(bench_url, contender, end_lsn, changes, run):
+def drain_copy(bench_url, name, contender, end_lsn, changes, run):
     """Drain a fresh copy of the backlog's slot with one contender: (seconds, peak MB)."""
     # A name of its own: the store's checkpoint of an earlier run must not apply to this one.
-    slot = f"{TEMPLATE_SLOT}_{run}"
-    admin(bench_url, ("SELECT pg_copy_logical_replication_slot(%s, %s)", [TEMPLATE_SLOT, slot]))
+    slot = f"{name}_{run}"
+    admin(bench_url, ("SELECT pg_copy_logical_replication_slot(%s, %s)", [name, slot]))
     try:
         if contender == "pg_recvlogical":
-            return pg_recvlogical(bench_url, slot, end_lsn)
-        return consume_changes(bench_url, slot, contender, changes)
+            return pg_recvlogical(bench_url, name, slot, end_lsn)
+        return consume_changes(bench_url, name, slot, contender, changes)
     finally:
         admin(bench_url, ("SELECT pg_drop_replication_slot(%s)", [slot]))
 
 
-def measure(url, changes, rounds):
+def measure(url, name, changes, rounds):
     print(
         f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
         "transactions...",
         flush=True,
     )
-    bench_url, end_lsn = build_backlog(url, changes)
+    bench_url, end_lsn = build_backlog(url, name, changes)
     runs = {contender: [] for contender in CONTENDERS}
     try:
         for round_ in range(rounds):
             shift = round_ % len(CONTENDERS)
             for contender in CONTENDERS[shift:] + CONTENDERS[:shift]:
                 run = f"{contender}_{len(runs[contender])}"
-                runs[contender].append(drain_copy(bench_url, contender, end_lsn, changes, run))
+                result = drain_copy(bench_url, name, contender, end_lsn, changes, run)
+                runs[contender].append(result)
     finally:
         admin(
             url,
             (
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                 "WHERE database = %s",
-                [DATABASE],
+                [name],
             ),
-            (f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",),
+            (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",),
         )
     results = {
         contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
@@ -244,6 +254,12 @@ def main():
     parser.add_argument("--changes", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3, help="runs per contender (best counts)")
     parser.add_argument(
+        "--name",
+        default=DEFAULT_NAME,
+        help="scratch database (dropped first and last), publication and slot name "
+        f"(default {DEFAULT_NAME})",
+    )
+    parser.add_argument(
         "--memory",
         action="store_true",
         help="also run at 1,000,000 changes and compare peak memory",
@@ -254,9 +270,11 @@ def main():
 
     if args.changes < TRANSACTION_SIZE or args.rounds < 1:
         parser.error(f"--changes must be at least {TRANSACTION_SIZE} and --rounds at least 1")
-    small = measure(args.url, args.changes, args.rounds)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.name):
+        parser.error("--name must be a lowercase SQL identifier of at most 41 characters")
+    small = measure(args.url, args.name, args.changes, args.rounds)
     if args.memory:
-        large = measure(args.url, 1_000_000, args.rounds)
+        large = measure(args.url, args.name, 1_000_000, args.rounds)
         for sink in ("store", "jsonl"):
             growth = large[sink][1] - small[sink][1]
             verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"

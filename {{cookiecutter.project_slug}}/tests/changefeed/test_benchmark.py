@@ -1,0 +1,47 @@
+"""The throughput benchmark runs end to end, on a small backlog (its figures are not judged here:
+speed is for the benchmark itself to report, on a quiet machine)."""
+
+import re
+import subprocess
+import sys
+import uuid
+
+from feeds import PROJECT
+
+
+def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(feed):
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/changefeed_throughput.py",
+            feed.url(),  # any database: the benchmark makes its own scratch database
+            *("--changes", "1000", "--rounds", "2", "--name", name),
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+    figures = r"\s+(\d+\.\d\d) s\s+peak\s+(\d+\.\d) MB\s+"
+    runs = r"\s+runs: \d+\.\d\d, \d+\.\d\d$"
+    reference = re.search(rf"^  pg_recvlogical{figures}reference{runs}", result.stdout, re.M)
+    assert reference, result.stdout
+    for sink, goal in (("store", "2.0"), ("jsonl", "1.3")):
+        line = re.search(
+            rf"^  consume_changes {sink}{figures}(\d+\.\d\d)x \(goal <= {goal}x: (ok|OVER GOAL)\)"
+            rf"{runs}",
+            result.stdout,
+            re.M,
+        )
+        assert line, result.stdout
+        # The ratio is of the unrounded times: check it against the printed ones' rounding.
+        seconds, ratio, base = float(line[1]), float(line[3]), float(reference[1])
+        assert (seconds - 0.005) / (base + 0.005) - 0.005 <= ratio
+        assert ratio <= (seconds + 0.005) / max(base - 0.005, 0.001) + 0.005
+
+    assert feed.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
+    slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s"
+    assert feed.sql(slots, [f"{name}%"]) == []
