@@ -48,7 +48,9 @@ __all__ = [
     "Origin",
     "PgOutputDecodeError",
     "PgOutputMessage",
+    "ROW_CHANGES",
     "Relation",
+    "RowChange",
     "Truncate",
     "TupleData",
     "Type",
@@ -56,6 +58,7 @@ __all__ = [
     "Update",
     "convert_value",
     "decode_message",
+    "decode_row_change",
     "format_lsn",
     "parse_lsn",
     "row_to_dict",
@@ -84,6 +87,9 @@ UNCHANGED_TOAST: Final = UnchangedToast.UNCHANGED_TOAST
 ColumnValue: TypeAlias = str | bytes | UnchangedToast | None
 TupleData: TypeAlias = tuple[ColumnValue, ...]
 JsonValue: TypeAlias = None | bool | int | float | str | list[Any] | dict[str, Any]
+#: An Insert, Update or Delete as :func:`decode_row_change` gives it: operation letter, relation
+#: OID, old tuple kind (``'K'``, ``'O'`` or None), old tuple or None, new tuple or None.
+RowChange: TypeAlias = tuple[str, int, str | None, TupleData | None, TupleData | None]
 #: Per column of a relation, the function turning its text into a JSON value (None: keep text).
 Converters: TypeAlias = tuple[Callable[[str], JsonValue] | None, ...]
 
@@ -278,6 +284,10 @@ def _describe(tag: int) -> str:
     return f"pgoutput {_MESSAGE_NAMES[tag]} ({chr(tag)!r})"
 
 
+def _describe_any(tag: int) -> str:
+    return _describe(tag) if tag in _MESSAGE_NAMES else f"unknown pgoutput ({chr(tag)!r})"
+
+
 class _Reader:
     """A cursor over one message.
 
@@ -389,34 +399,41 @@ class _Reader:
             )
         pos = self.pos
         values: list[ColumnValue | JsonValue] = []
-        for convert in converters:
-            if pos >= size:
-                raise self.truncated(pos)
-            kind = data[pos]
-            if kind in (_TEXT, _BINARY):
-                start = pos + 5
-                if start > size:
-                    raise self.truncated(pos + 1)
-                end = start + _UINT32.unpack_from(data, pos + 1)[0]
-                if end > size:
-                    raise self.truncated(start)
-                if kind == _BINARY:
-                    values.append(data[start:end])
-                else:
+        append = values.append
+        unpack_length = _UINT32.unpack_from
+        try:
+            for convert in converters:
+                kind = data[pos]  # IndexError past the end: truncated
+                if kind == _TEXT:
+                    start = pos + 5
+                    end = start + unpack_length(data, pos + 1)[0]  # struct.error: truncated
+                    if end > size:
+                        raise self.truncated(start)
                     try:  # inline: a method call per column costs more than the decoding
                         text = data[start:end].decode()
-                        values.append(text if convert is None else convert(text))
+                        append(text if convert is None else convert(text))
                     except ValueError as error:
                         raise self.invalid_value(start, error) from None
-                pos = end
-            elif kind == _NULL:
-                values.append(None)
-                pos += 1
-            elif kind == _UNCHANGED:
-                values.append(UNCHANGED_TOAST)
-                pos += 1
-            else:
-                raise self.malformed(pos, f"unknown tuple column kind {chr(kind)!r}")
+                    pos = end
+                elif kind == _NULL:
+                    append(None)
+                    pos += 1
+                elif kind == _UNCHANGED:
+                    append(UNCHANGED_TOAST)
+                    pos += 1
+                elif kind == _BINARY:
+                    start = pos + 5
+                    end = start + unpack_length(data, pos + 1)[0]
+                    if end > size:
+                        raise self.truncated(start)
+                    append(data[start:end])
+                    pos = end
+                else:
+                    raise self.malformed(pos, f"unknown tuple column kind {chr(kind)!r}")
+        except IndexError:
+            raise self.truncated(pos) from None
+        except struct.error:
+            raise self.truncated(pos + 1) from None
         self.pos = pos
         return tuple(values)
 
@@ -474,28 +491,41 @@ def _decode_type(reader: _Reader) -> Type:
     return Type(oid=reader.uint32(), namespace=reader.string(), name=reader.string())
 
 
-def _decode_insert(reader: _Reader) -> Insert:
+def _read_row_change(reader: _Reader) -> RowChange:
+    operation = chr(reader.data[0])
     relation_oid = reader.uint32()
-    reader.marker(b"N")
-    return Insert(relation_oid, reader.relation_tuple(relation_oid))
+    old_kind: str | None = None
+    old = new = None
+    if operation == "I":
+        reader.marker(b"N")
+        new = reader.relation_tuple(relation_oid)
+    elif operation == "U":
+        old_kind = reader.marker(b"KON")
+        if old_kind == "N":
+            old_kind = None
+        else:
+            old = reader.relation_tuple(relation_oid)
+            reader.marker(b"N")
+        new = reader.relation_tuple(relation_oid)
+    else:
+        old_kind = reader.marker(b"KO")
+        old = reader.relation_tuple(relation_oid)
+    return operation, relation_oid, old_kind, old, new
+
+
+def _decode_insert(reader: _Reader) -> Insert:
+    _, relation_oid, _, _, new = _read_row_change(reader)
+    return Insert(relation_oid, new)
 
 
 def _decode_update(reader: _Reader) -> Update:
-    relation_oid = reader.uint32()
-    old: TupleData | None = None
-    old_kind: Literal["K", "O"] | None = None
-    marker = reader.marker(b"KON")
-    if marker != "N":
-        old_kind = "K" if marker == "K" else "O"
-        old = reader.relation_tuple(relation_oid)
-        reader.marker(b"N")
-    return Update(relation_oid, old, old_kind, reader.relation_tuple(relation_oid))
+    _, relation_oid, old_kind, old, new = _read_row_change(reader)
+    return Update(relation_oid, old, old_kind, new)
 
 
 def _decode_delete(reader: _Reader) -> Delete:
-    relation_oid = reader.uint32()
-    old_kind: Literal["K", "O"] = "K" if reader.marker(b"KO") == "K" else "O"
-    return Delete(relation_oid, reader.relation_tuple(relation_oid), old_kind)
+    _, relation_oid, old_kind, old, _ = _read_row_change(reader)
+    return Delete(relation_oid, old, old_kind)
 
 
 def _decode_truncate(reader: _Reader) -> Truncate:
@@ -542,24 +572,53 @@ def decode_message(
     is truncated, has bytes past the end of the message, is otherwise corrupt, or is a protocol
     version 2+ message.
     """
-    if not isinstance(data, bytes):
-        data = bytes(data)  # one copy here makes every slice and find below a plain bytes one
-    if not data:
-        raise PgOutputDecodeError("empty pgoutput message")
-    tag = data[0]
-    decoder = _DECODERS.get(tag)
+    data = _whole(data)
+    decoder = _DECODERS.get(data[0])
     if decoder is None:
+        tag = data[0]
         if tag in _UNSUPPORTED:
             raise PgOutputDecodeError(
                 f"unsupported {_describe(tag)} message at byte 0: {_UNSUPPORTED[tag]}"
             )
         raise PgOutputDecodeError(f"unknown pgoutput message type {chr(tag)!r} at byte 0")
-    reader = _Reader(data, converters)
+    return _read_all(_Reader(data, converters), decoder)
+
+
+#: The message types :func:`decode_row_change` takes, as their first byte: Insert, Update, Delete.
+ROW_CHANGES: Final = frozenset(b"IUD")
+
+
+def decode_row_change(
+    data: bytes | bytearray | memoryview, converters: Mapping[int, Converters] | None = None
+) -> RowChange:
+    """Decode an Insert, Update or Delete message to a plain tuple of its fields.
+
+    The same as :func:`decode_message` gives, as ``(operation, relation_oid, old_kind, old,
+    new)`` with ``operation`` ``'I'``, ``'U'`` or ``'D'``, but without building a message object:
+    for loops over whole streams, which are nearly all row changes. Other messages are refused
+    with a :class:`PgOutputDecodeError`; check the first byte against :data:`ROW_CHANGES`.
+    """
+    data = _whole(data)
+    if data[0] not in ROW_CHANGES:
+        raise PgOutputDecodeError(f"{_describe_any(data[0])} message is not a row change")
+    return _read_all(_Reader(data, converters), _read_row_change)
+
+
+def _whole(data: bytes | bytearray | memoryview) -> bytes:
+    if not isinstance(data, bytes):
+        data = bytes(data)  # one copy here makes every slice and find below a plain bytes one
+    if not data:
+        raise PgOutputDecodeError("empty pgoutput message")
+    return data
+
+
+def _read_all(reader: _Reader, read: Callable[[_Reader], Any]) -> Any:
+    """Read one message with ``read``, which must consume it all."""
     try:
-        message = decoder(reader)
+        message = read(reader)
     except (struct.error, IndexError):
         raise reader.truncated(reader.pos) from None
-    extra = len(data) - reader.pos
+    extra = len(reader.data) - reader.pos
     if extra:
         raise reader.malformed(
             reader.pos, f"{extra} unexpected {'byte' if extra == 1 else 'bytes'} after the message"

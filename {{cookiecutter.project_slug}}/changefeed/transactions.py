@@ -12,16 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from changefeed.pgoutput import (
+    ROW_CHANGES,
     UNCHANGED_TOAST,
     Begin,
     Commit,
     Converters,
-    Delete,
-    Insert,
     Relation,
     Truncate,
-    Update,
     decode_message,
+    decode_row_change,
     format_lsn,
     value_converters,
 )
@@ -89,15 +88,12 @@ class TransactionAssembler:
 
     def feed(self, payload: bytes, lsn: int) -> Transaction | None:
         """Take one message's bytes (an XLogData payload) and the LSN it was sent at."""
+        # Row changes first, decoded without a message object: they are nearly all of the stream.
+        if payload and payload[0] in ROW_CHANGES:
+            self._add(lsn, *decode_row_change(payload, self._converters))
+            return None
         message = decode_message(payload, self._converters)
-        # Row changes first: they are nearly all of the stream, and each case is a type check.
         match message:
-            case Insert():
-                self._add(message, lsn, "insert", None, message.new)
-            case Update():
-                self._add(message, lsn, "update", message.old, message.new)
-            case Delete():
-                self._add(message, lsn, "delete", message.old, None)
             case Begin():
                 if self._current is not None:
                     raise ProtocolError(f"Begin at {format_lsn(lsn)} inside a transaction")
@@ -108,7 +104,7 @@ class TransactionAssembler:
                     commit_time=message.commit_time,
                 )
             case Commit():
-                transaction = self._transaction(message, lsn)
+                transaction = self._transaction("Commit", lsn)
                 transaction.end_lsn = message.end_lsn
                 self._current = None
                 return transaction
@@ -116,7 +112,7 @@ class TransactionAssembler:
                 self._relations[message.oid] = _Table(message, self._key_columns(message))
                 self._converters[message.oid] = value_converters(message)
             case Truncate():
-                transaction = self._transaction(message, lsn)
+                transaction = self._transaction("Truncate", lsn)
                 for oid in message.relation_oids:
                     table = self._relation(oid).name
                     position = len(transaction.changes)
@@ -126,9 +122,8 @@ class TransactionAssembler:
             # Origin, Type and logical decoding Messages carry nothing this feed stores.
         return None
 
-    def _transaction(self, message, lsn: int) -> Transaction:
+    def _transaction(self, kind: str, lsn: int) -> Transaction:
         if self._current is None:
-            kind = type(message).__name__
             raise ProtocolError(f"{kind} at {format_lsn(lsn)} outside a transaction")
         return self._current
 
@@ -138,26 +133,27 @@ class TransactionAssembler:
         except KeyError:
             raise ProtocolError(f"change for relation {oid} before its Relation message") from None
 
-    def _add(self, message, lsn: int, operation: str, old, new) -> None:
+    def _add(self, lsn: int, letter: str, relation_oid: int, old_kind, old, new) -> None:
         # Called for nearly every message: the lookups are inlined, the helpers only raise.
+        operation = _OPERATIONS[letter]
         transaction = self._current
         if transaction is None:
-            transaction = self._transaction(message, lsn)
-        table = self._relations.get(message.relation_oid)
+            transaction = self._transaction(operation.capitalize(), lsn)
+        table = self._relations.get(relation_oid)
         if table is None:
-            table = self._relation(message.relation_oid)
+            table = self._relation(relation_oid)
         new_row = old_row = None
         unchanged = []
         if new is not None:
             new_row = dict(zip(table.columns, new, strict=True))
             # Only an update can leave a TOASTed value out.
-            if operation == "update" and UNCHANGED_TOAST in new:
+            if letter == "U" and UNCHANGED_TOAST in new:
                 unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
                 for name in unchanged:
                     del new_row[name]
         if old is not None:
             old_row = dict(zip(table.columns, old, strict=True))
-            if message.old_kind == "K":
+            if old_kind == "K":
                 # A key-only old tuple: the other columns are not NULL, just not sent.
                 old_row = {name: old_row[name] for name in table.identity_columns}
         key_source = old_row if new_row is None else new_row
@@ -169,6 +165,9 @@ class TransactionAssembler:
                 lsn, len(changes), table.name, operation, primary_key, old_row, new_row, unchanged
             )
         )
+
+
+_OPERATIONS = {"I": "insert", "U": "update", "D": "delete"}
 
 
 class _Table:

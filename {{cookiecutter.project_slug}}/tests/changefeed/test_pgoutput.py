@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from changefeed.pgoutput import (
+    ROW_CHANGES,
     UNCHANGED_TOAST,
     Begin,
     Column,
@@ -33,6 +34,7 @@ from changefeed.pgoutput import (
     Update,
     convert_value,
     decode_message,
+    decode_row_change,
     format_lsn,
     parse_lsn,
     row_to_dict,
@@ -619,6 +621,26 @@ def test_a_value_its_converter_refuses_is_a_decode_error_naming_its_offset():
 def value_converters_of(*type_oids: int):
     columns = tuple(Column(False, f"c{i}", oid, -1) for i, oid in enumerate(type_oids))
     return value_converters(Relation(16395, "public", "t", "d", columns))
+
+
+@pytest.mark.parametrize("payload", CAPTURED)
+def test_decode_row_change_gives_decode_message_s_fields_and_errors(payload):
+    message = decode_message(payload)
+    if payload[0] not in ROW_CHANGES:
+        with pytest.raises(PgOutputDecodeError, match=r"\('.'\) message is not a row change$"):
+            decode_row_change(payload)
+        return
+    operation, relation_oid, old_kind, old, new = decode_row_change(payload)
+    assert operation == LETTERS[type(message)]
+    assert relation_oid == message.relation_oid
+    assert old_kind == getattr(message, "old_kind", None)
+    assert (old, new) == (getattr(message, "old", None), getattr(message, "new", None))
+    for size in range(1, len(payload)):
+        with pytest.raises(PgOutputDecodeError) as expected:
+            decode_message(payload[:size])
+        with pytest.raises(PgOutputDecodeError) as caught:
+            decode_row_change(payload[:size])
+        assert str(caught.value) == str(expected.value)
 
 
 # --- LSNs ---------------------------------------------------------------------------------------
