@@ -303,11 +303,6 @@ class _Reader:
         self.pos = 1  # past the message type byte
         self.converters = converters
 
-    def relation_tuple(self, relation_oid: int) -> TupleData:
-        """Read a tuple of the given relation, converted if the caller knows that relation."""
-        converters = self.converters
-        return self.tuple_data(converters.get(relation_oid) if converters else None)
-
     def truncated(self, offset: int) -> PgOutputDecodeError:
         return PgOutputDecodeError(
             f"{_describe(self.data[0])} message truncated at byte {offset} of {len(self.data)}"
@@ -494,22 +489,24 @@ def _decode_type(reader: _Reader) -> Type:
 def _read_row_change(reader: _Reader) -> RowChange:
     operation = chr(reader.data[0])
     relation_oid = reader.uint32()
+    # Converted values if the caller knows the relation.
+    converters = reader.converters.get(relation_oid) if reader.converters else None
     old_kind: str | None = None
     old = new = None
     if operation == "I":
         reader.marker(b"N")
-        new = reader.relation_tuple(relation_oid)
+        new = reader.tuple_data(converters)
     elif operation == "U":
         old_kind = reader.marker(b"KON")
         if old_kind == "N":
             old_kind = None
         else:
-            old = reader.relation_tuple(relation_oid)
+            old = reader.tuple_data(converters)
             reader.marker(b"N")
-        new = reader.relation_tuple(relation_oid)
+        new = reader.tuple_data(converters)
     else:
         old_kind = reader.marker(b"KO")
-        old = reader.relation_tuple(relation_oid)
+        old = reader.tuple_data(converters)
     return operation, relation_oid, old_kind, old, new
 
 
