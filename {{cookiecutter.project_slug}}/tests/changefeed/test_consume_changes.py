@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from changefeed.stream import COLLECT_EVERY_BATCHES
+
 ITEM = (
     "INSERT INTO items (id, title, notes, done, created_at, updated_at) "
     "VALUES (%s, %s, '', false, now(), now()) RETURNING 'insert' AS op, id::text, title"
@@ -205,6 +207,21 @@ def test_a_handler_runs_inside_the_stores_transaction(feed):
 
     assert [row["changes"] for row in feed.sql("SELECT * FROM handled")] == [2]
     assert len(feed.events()) == 2
+
+
+def test_reference_cycles_a_handler_leaves_are_collected(feed):
+    # Automatic garbage collection is off while streaming; the stream collects every few batches.
+    feed.sql("CREATE TABLE cycles (alive int)")
+    feed.manage("changefeed_slot", "create")
+    for number in range(3 * COLLECT_EVERY_BATCHES):
+        feed.transaction((ITEM, [new_id(), f"cycle {number}"]))
+
+    consume(feed, "--batch-size", "1", "--handler", "tests.changefeed.handlers.leave_a_cycle")
+
+    alive = [row["alive"] for row in feed.sql("SELECT alive FROM cycles")]
+    assert len(alive) == 3 * COLLECT_EVERY_BATCHES
+    # One batch per transaction: at most a collection interval's worth, plus the batches queued.
+    assert max(alive) <= COLLECT_EVERY_BATCHES + 3
 
 
 @pytest.mark.parametrize(
