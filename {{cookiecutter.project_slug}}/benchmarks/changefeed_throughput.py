@@ -3,7 +3,8 @@
     python benchmarks/changefeed_throughput.py postgres://postgres:secret@localhost:5432/postgres
 
 The URL names a server with wal_level=logical and a role that may create databases and
-replication slots; the benchmark works in a scratch database of its own, dropped afterwards.
+replication slots and run CHECKPOINT (a superuser, or a member of pg_checkpoint); the benchmark
+works in a scratch database of its own, dropped afterwards.
 It builds a backlog of row changes (inserts, updates and deletes of `items`, 100 per
 transaction) behind a replication slot, then drains a fresh copy of that slot with each contender:
 
@@ -187,11 +188,17 @@ def consume_changes(bench_url, publication, slot, sink, changes):
     )
 
 
-def drain_copy(bench_url, name, contender, end_lsn, changes, run):
+def drain_copy(bench_url, name, contender, end_lsn, changes):
     """Drain a fresh copy of the backlog's slot with one contender: (seconds, peak MB)."""
-    # A name of its own: the store's checkpoint of an earlier run must not apply to this one.
-    slot = f"{name}_{run}"
-    admin(bench_url, ("SELECT pg_copy_logical_replication_slot(%s, %s)", [name, slot]))
+    slot = f"{name}_run"
+    # Every run starts from the same state: no events or checkpoint from an earlier run, and no
+    # dirty pages of one left for the server to write out during this one.
+    admin(
+        bench_url,
+        ("TRUNCATE changefeed_changeevent, changefeed_checkpoint",),
+        ("CHECKPOINT",),
+        ("SELECT pg_copy_logical_replication_slot(%s, %s)", [name, slot]),
+    )
     try:
         if contender == "pg_recvlogical":
             return pg_recvlogical(bench_url, name, slot, end_lsn)
@@ -212,9 +219,7 @@ def measure(url, name, changes, rounds):
         for round_ in range(rounds):
             shift = round_ % len(CONTENDERS)
             for contender in CONTENDERS[shift:] + CONTENDERS[:shift]:
-                run = f"{contender}_{len(runs[contender])}"
-                result = drain_copy(bench_url, name, contender, end_lsn, changes, run)
-                runs[contender].append(result)
+                runs[contender].append(drain_copy(bench_url, name, contender, end_lsn, changes))
     finally:
         admin(
             url,
