@@ -2,9 +2,9 @@
 
     python benchmarks/changefeed_throughput.py postgres://postgres:secret@localhost:5432/postgres
 
-The URL names a server with wal_level=logical and a role that may create databases and
-replication slots and run CHECKPOINT (a superuser, or a member of pg_checkpoint); the benchmark
-works in a scratch database of its own, dropped afterwards.
+The URL names a server with wal_level=logical, and its superuser `postgres` (the migrations run
+through the `proxy` alias, which connects as `postgres`, as Electric's proxy does; the benchmark
+also runs CHECKPOINT). It works in a scratch database of its own, dropped afterwards.
 It builds a backlog of row changes (inserts, updates and deletes of `items`, 100 per
 transaction) behind a replication slot, then drains a fresh copy of that slot with each contender:
 
