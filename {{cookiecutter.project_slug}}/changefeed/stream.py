@@ -1,6 +1,6 @@
 """The replication connection's read loop: decode, batch, store, acknowledge, reconnect.
 
-    WAL --pgoutput--> read_message --> TransactionAssembler (decode_message) --> batch
+    WAL --pgoutput--> read_message --> TransactionAssembler (decodes, converts) --> batch
         --> sink.encode --> BatchWriter thread: sink.write (one database transaction per batch)
         --> send_feedback(flush_lsn=end of the last stored commit)
 
