@@ -9,7 +9,7 @@ import pytest
 from django.core import checks
 from django.urls import reverse
 
-from electric.checks import check_client_auth
+from electric.auth_checks import check_client_auth
 from electric.tokens import issue_token
 
 KEY = secrets.token_urlsafe(48)
