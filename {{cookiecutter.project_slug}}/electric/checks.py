@@ -1,165 +1,122 @@
-"""System checks: can Electric 0.12 electrify the models our migrations electrify?
+"""System checks: will Electric 0.12 accept our migrations and the models they electrify?
 
-Electric validates a table only when `ENABLE ELECTRIC` runs inside its proxy, usually at deploy
-time. These checks apply the same rules at `./manage.py check` (and so at runserver, migrate and
-in tests), one message per offending field, each saying what to use instead.
+Electric judges a schema only when a migration runs through its proxy, usually at deploy time.
+These checks judge it at `./manage.py check` (and so at runserver, migrate, which they stop, and
+in the tests), reading the migrations on disk, no database needed:
+- every operation on an electrified model that the proxy would refuse (electric/operation_rules.py),
+  naming the migration, the field, Electric's error code and the safe way to the same result;
+- each electrified model as it was when its migration electrified it, and as it is now
+  (electric/rules.py), and its foreign keys to tables Electric does not sync.
+Each kind of finding has its own id, for SILENCED_SYSTEM_CHECKS.
 """
-
-import re
 
 from django.apps import apps
 from django.core import checks
-from django.db import connections, models
-from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.exceptions import BadMigrationError, NodeNotFoundError
 
-from electric.operations import EnableElectric
+from electric.rules import check_electrifiable, check_references
+from electric.schema_history import SchemaHistory
 
-# Column types Electric 0.12 can sync, as Django's PostgreSQL backend spells them.
-SUPPORTED_DB_TYPES = {
-    "boolean": "bool",
-    "bytea": "bytea",
-    "date": "date",
-    "real": "float4",
-    "double precision": "float8",
-    "smallint": "int2",
-    "integer": "int4",
-    "bigint": "int8",
-    "jsonb": "jsonb",
-    "text": "text",
-    "time": "time",
-    "timestamp": "timestamp",
-    "timestamp with time zone": "timestamptz",
-    "uuid": "uuid",
-    "varchar": "varchar",
-}
-SUPPORTED_LIST = ", ".join(sorted(set(SUPPORTED_DB_TYPES.values())))
-SIZED_VARCHAR = re.compile(r"^varchar\(\d+\)$")
-UUID_PRIMARY_KEY = "models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)"
+TAG = "electric"
 
 
-def electrified_models():
-    """The models that some migration on disk electrifies with EnableElectric."""
-    # Only the files on disk: no database connection, no graph (which a half-written
-    # migration could break, and `check` must still report on the models).
-    loader = MigrationLoader(None, load=False)
-    loader.load_disk()
-    found = []
-    for (app_label, _name), migration in sorted(loader.disk_migrations.items()):
-        for operation in migration.operations:
-            if not isinstance(operation, EnableElectric):
-                continue
-            try:
-                model = apps.get_model(app_label, operation.model_name)
-            except LookupError:
-                continue  # electrified once, deleted since: nothing left to check
-            if model not in found:
-                found.append(model)
-    return found
-
-
-@checks.register(checks.Tags.models, "electric")
-def check_electrified_models(app_configs=None, **kwargs):
-    models_to_check = electrified_models()
+@checks.register(checks.Tags.models, TAG)
+def check_electric_schema(app_configs=None, **kwargs):
+    try:
+        history = SchemaHistory.from_disk()
+    except (BadMigrationError, NodeNotFoundError, ImportError, SyntaxError) as error:
+        # Django reports a broken migration graph itself; the model checks cannot run without it.
+        return [
+            checks.Warning(
+                f"Electric's checks could not read the migrations: {error}",
+                id="electric.W100",
+            )
+        ]
+    messages = history_messages(history)
     if app_configs is not None:
         labels = {app_config.label for app_config in app_configs}
-        models_to_check = [model for model in models_to_check if model._meta.app_label in labels]
-    return [message for model in models_to_check for message in check_electrifiable(model)]
-
-
-def check_electrifiable(model):
-    """Everything Electric 0.12's ENABLE ELECTRIC would refuse (errors) or advise against."""
-    connection = connections["default"]
-    messages = list(_check_table(model))
-    for field in model._meta.local_fields:
-        messages.extend(_check_field(model, field, connection))
+        messages = [
+            message
+            for message in messages
+            if message.obj is None or _app_label(message.obj) in labels
+        ]
     return messages
 
 
-def _check_table(model):
-    opts = model._meta
-    if "." in opts.db_table:
-        yield checks.Error(
-            f"{opts.label} is stored in table {opts.db_table!r}, outside the public schema.",
-            hint="Electric 0.12 only electrifies tables in the public schema: drop the schema "
-            "prefix from Meta.db_table.",
-            obj=model,
-            id="electric.E001",
-        )
-    for constraint in opts.constraints:
-        yield checks.Error(
-            f"{opts.label} declares the constraint {constraint.name!r} "
-            f"({type(constraint).__name__}); Electric allows only primary and foreign keys.",
-            hint="Remove it from Meta.constraints and enforce the rule in Python (model clean() "
-            "or a form); clients write offline, so the database cannot enforce it anyway.",
-            obj=model,
-            id="electric.E002",
-        )
-    if opts.unique_together:
-        yield checks.Error(
-            f"{opts.label} declares unique_together; Electric allows only primary and foreign "
-            "keys.",
-            hint="Remove Meta.unique_together and enforce uniqueness in Python.",
-            obj=model,
-            id="electric.E002",
-        )
+def history_messages(history, migrations=None):
+    """Everything the history says is wrong; only about `migrations`, when given."""
+    findings = [
+        finding
+        for finding in history.findings
+        if migrations is None or finding.migration in migrations
+    ]
+    messages = [finding_message(finding) for finding in findings]
+    if migrations is not None:
+        return messages
+    judged = {(finding.model_label, finding.refusal.field) for finding in findings}
+    return messages + list(_model_messages(history, judged))
 
 
-def _check_field(model, field, connection):
-    label = f"{model._meta.label}.{field.name}"
-    kind = type(field).__name__
-    if field.primary_key:
-        yield from _check_primary_key(label, field, kind)
-    elif field.unique:
-        yield checks.Error(
-            f"{label} is unique ({kind}); Electric allows only primary and foreign keys.",
-            hint="Drop unique=True (a OneToOneField becomes a ForeignKey) and check uniqueness "
-            "in Python.",
-            obj=field,
-            id="electric.E003",
-        )
-
-    db_type = (field.db_type(connection) or "").lower()
-    if SIZED_VARCHAR.match(db_type):
-        yield checks.Error(
-            f"{label} is {db_type} ({kind} with max_length); Electric 0.12 only syncs unsized "
-            "varchar.",
-            hint="Use models.TextField() and validate the length in forms or clean().",
-            obj=field,
-            id="electric.E004",
-        )
-    elif db_type not in SUPPORTED_DB_TYPES:
-        yield checks.Error(
-            f"{label} is {db_type or 'not a column'} ({kind}), a type Electric 0.12 cannot sync.",
-            hint=f"Use a field whose column type is one of: {SUPPORTED_LIST}.",
-            obj=field,
-            id="electric.E005",
-        )
-
-    if field.db_check(connection):
-        yield checks.Error(
-            f"{label} has a CHECK constraint ({kind}); Electric allows only primary and foreign "
-            "keys.",
-            hint="Use the plain field (IntegerField for PositiveIntegerField, ...) with a "
-            "validator instead.",
-            obj=field,
-            id="electric.E006",
-        )
-    if field.db_default is not models.NOT_PROVIDED:
-        yield checks.Error(
-            f"{label} has a database default (db_default); Electric refuses columns with defaults.",
-            hint="Use a Python-side default= instead: it creates no database DEFAULT.",
-            obj=field,
-            id="electric.E007",
-        )
-
-
-def _check_primary_key(label, field, kind):
-    if isinstance(field, models.UUIDField):
-        return
-    yield checks.Warning(
-        f"{label} is a {kind} primary key; clients create rows offline, where sequential ids "
-        "collide.",
-        hint=f"Use {UUID_PRIMARY_KEY}.",
-        obj=field,
-        id="electric.W001",
+def finding_message(finding):
+    refusal = finding.refusal
+    on_model = f"on electrified {finding.model_label}, " if finding.model_label else ""
+    code = f" ({refusal.electric_code})" if refusal.electric_code else ""
+    level = checks.Warning if refusal.warning else checks.Error
+    return level(
+        f'{finding.migration_label}: {on_model}"{finding.operation.describe()}" '
+        f"{refusal.problem}; {refusal.consequence}{code}.",
+        hint=refusal.fix,
+        obj=_model_or_none(finding.model_label),
+        id=refusal.check_id,
     )
+
+
+def _model_messages(history, judged):
+    """Each electrified model as ENABLE saw it, then as it is now, each problem said once."""
+    current = {key: _model_or_none(".".join(key)) for key in history.electrified}
+    current = {key: model for key, model in current.items() if model is not None}
+    now = {key: check_electrifiable(model) for key, model in current.items()}
+
+    for electrification in history.electrifications:
+        key = electrification.model_key
+        said_now = {(m.id, getattr(m.obj, "name", None)) for m in now.get(key, [])}
+        for message in check_electrifiable(electrification.model):
+            field = getattr(message.obj, "name", None)
+            if (message.id, field) in said_now or isinstance(message, checks.Warning):
+                continue  # said below, about the model as it is now
+            migration = electrification.migration
+            yield type(message)(
+                f"{migration.app_label}.{migration.name}: ENABLE ELECTRIC runs while "
+                f"{message.msg} Electric's proxy refuses it there.",
+                hint="Fix it before the table is electrified: in the migration that creates the "
+                f"field, or in one that runs before {migration.name} (a later fix is itself "
+                f"refused). The rule: {message.hint}",
+                obj=current.get(key),
+                id=message.id,
+            )
+
+    electrified_models = set(current.values())
+    for key, model in current.items():
+        for message in [*now[key], *check_references(model, electrified_models)]:
+            if (model._meta.label, getattr(message.obj, "name", None)) not in judged:
+                yield message
+
+
+def electrified_models(history=None):
+    """The models that the migrations on disk electrify and that still exist."""
+    history = history or SchemaHistory.from_disk()
+    return [model for key in history.electrified if (model := _model_or_none(".".join(key)))]
+
+
+def _model_or_none(label):
+    if not label:
+        return None
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def _app_label(obj):
+    """The app of a model, or of a field's model."""
+    return (getattr(obj, "_meta", None) or obj.model._meta).app_label

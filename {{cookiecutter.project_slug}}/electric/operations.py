@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.core.management import CommandError
-from django.db.migrations.exceptions import IrreversibleError
+from django.db import router
 from django.db.migrations.operations.base import Operation
 
 logger = logging.getLogger(__name__)
@@ -12,31 +12,32 @@ logger = logging.getLogger(__name__)
 PROXY_ALIAS = "proxy"
 
 
-# Both errors are CommandErrors so that `manage.py migrate` prints one line, not a traceback.
-
-
 class ProxyRequired(CommandError):
-    """A DDLX statement was about to run on a connection that does not go through the proxy."""
+    """A DDLX statement was about to run on a connection that does not go through the proxy.
 
-
-class ElectrificationIrreversible(IrreversibleError, CommandError):
-    """Electric 0.12 refuses DISABLE ELECTRIC."""
+    A CommandError, so that `manage.py migrate` prints one line, not a traceback.
+    """
 
 
 class EnableElectric(Operation):
-    """Electrify a model's table: `ALTER TABLE <table> ENABLE ELECTRIC;`.
+    """Electrify a model's table: `ALTER TABLE <table> ENABLE ELECTRIC`.
 
-    Put it in its own migration, after the one that creates the table: Django adds foreign keys
-    at the end of a migration, and Electric refuses that ALTER on an already electrified table.
+    `./manage.py electrify app_label.Model` writes the migration. Keep it a migration of its own,
+    after the one that creates the table: Django adds foreign keys at the end of a migration, and
+    Electric refuses that ALTER on an already electrified table.
     """
-
-    reversible = True  # so that a backwards migration reaches database_backwards and its reason
 
     def __init__(self, model_name):
         self.model_name = model_name
 
+    @property
+    def reversible(self):
+        # Electric 0.12 refuses DISABLE ELECTRIC. Where Electric is skipped (tests, a Postgres
+        # without Electric) nothing was electrified, so going back only un-records the migration.
+        return settings.ELECTRIC_SKIP_DDLX
+
     def deconstruct(self):
-        return self.__class__.__name__, [self.model_name], {}
+        return self.__class__.__name__, [], {"model_name": self.model_name}
 
     @property
     def migration_name_fragment(self):
@@ -48,12 +49,16 @@ class EnableElectric(Operation):
     def state_forwards(self, app_label, state):
         pass  # Electrification changes nothing in Django's model state.
 
+    def sql(self, model, schema_editor):
+        return f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} ENABLE ELECTRIC"
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
-        table = schema_editor.quote_name(model._meta.db_table)
-        sql = f"ALTER TABLE {table} ENABLE ELECTRIC"
         alias = schema_editor.connection.alias
-        if getattr(settings, "ELECTRIC_SKIP_DDLX", False):
+        if not router.allow_migrate_model(alias, model):
+            return
+        sql = self.sql(model, schema_editor)
+        if settings.ELECTRIC_SKIP_DDLX:
             logger.warning("ELECTRIC_SKIP_DDLX is set: not running %r on database %r", sql, alias)
             return
         if alias != PROXY_ALIAS:
@@ -66,7 +71,10 @@ class EnableElectric(Operation):
         schema_editor.execute(sql)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        raise ElectrificationIrreversible(
-            f"{app_label}: Electric 0.12 cannot un-electrify {self.model_name} "
-            "(DISABLE ELECTRIC is unsupported), so this migration cannot be reversed."
+        # Only reached with ELECTRIC_SKIP_DDLX (see `reversible`): nothing to undo.
+        logger.warning(
+            "ELECTRIC_SKIP_DDLX is set: un-recording the electrification of %s.%s; no Electric "
+            "ran it here, so there is nothing to undo",
+            app_label,
+            self.model_name,
         )
