@@ -6,7 +6,7 @@ from django.db import connections, migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.writer import MigrationWriter
 
-from electric.operations import ElectrificationIrreversible, EnableElectric, ProxyRequired
+from electric.operations import EnableElectric, ProxyRequired
 
 # The `proxy` alias mirrors `default` in tests; both must be allowed for it to be used.
 pytestmark = pytest.mark.django_db(databases=["default", "proxy"])
@@ -54,9 +54,12 @@ def test_the_skip_setting_skips_the_statement_and_says_so(settings, caplog):
     )
 
 
-def test_electrification_cannot_be_migrated_backwards():
-    with pytest.raises(ElectrificationIrreversible, match="DISABLE ELECTRIC is unsupported"):
-        call_command("migrate", "items", "0001", verbosity=0)
+def test_electrification_is_reversible_only_where_electric_is_skipped(settings):
+    # Electric 0.12 refuses DISABLE ELECTRIC; without Electric, going back only un-records.
+    settings.ELECTRIC_SKIP_DDLX = False
+    assert EnableElectric("item").reversible is False
+    settings.ELECTRIC_SKIP_DDLX = True
+    assert EnableElectric("item").reversible is True
 
 
 def test_makemigrations_can_write_the_operation_into_a_migration_file():

@@ -1,70 +1,65 @@
 """`manage.py migrate` for real, in a subprocess, on a database of its own.
 
-No Electric runs here, so the `proxy` alias is pointed at Postgres itself: that proves the
-alias and the command, not Electric. Where DDLX must be skipped, the test says so.
+No Electric runs here, so the `proxy` alias is pointed at Postgres itself: that proves the alias,
+the command and its refusals, not Electric. Where Electric's own record of electrified tables is
+needed, the tests create its table (`electric.electrified`, as Electric 0.12.1 defines it).
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import psycopg2
 import pytest
 
-PROJECT = Path(__file__).resolve().parent.parent
+from tests.scratch_apps import applied_migrations, manage, query
+
+BOTH_MIGRATIONS = ["0001_initial", "0002_electrify_items"]
 
 
-def manage(database, *args, skip_ddlx):
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
-            f"{database['PORT']}/{database['NAME']}"
-        ),
-        # The proxy alias, aimed at the same Postgres (Electric would sit here).
-        "ELECTRIC_PROXY_HOST": database["HOST"],
-        "ELECTRIC_PROXY_PORT": str(database["PORT"]),
-        "PG_PROXY_PASSWORD": database["PASSWORD"],
-        "ELECTRIC_SKIP_DDLX": "true" if skip_ddlx else "false",
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def fake_electric(database, *electrified):
+    """What Electric 0.12.1 keeps in Postgres about the tables it has electrified."""
+    query(
+        database,
+        "CREATE SCHEMA IF NOT EXISTS electric; CREATE TABLE IF NOT EXISTS electric.electrified "
+        "(schema_name text NOT NULL, table_name text NOT NULL)",
     )
+    for table in electrified:
+        query(database, "INSERT INTO electric.electrified VALUES ('public', %s)", [table])
 
 
-def applied_migrations(database, app):
-    connection = psycopg2.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        password=database["PASSWORD"],
-        dbname=database["NAME"],
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT name FROM django_migrations WHERE app = %s ORDER BY name", [app])
-            return [name for (name,) in cursor.fetchall()]
-    finally:
-        connection.close()
+def one_line(result):
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
-def test_migrate_on_default_stops_at_electrification_with_one_actionable_line(fresh_database):
+def test_plain_migrate_is_refused_before_anything_is_recorded(fresh_database):
     result = manage(fresh_database, "migrate", skip_ddlx=False)
 
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [
-        'ProxyRequired: items: ALTER TABLE "items" ENABLE ELECTRIC must go through Electric\'s '
-        "migrations proxy, not database 'default'. Run `./manage.py migrate --database=proxy`."
-    ]
-    # Not recorded as applied, so `migrate --database=proxy` will still electrify the table.
-    assert applied_migrations(fresh_database, "items") == ["0001_initial"]
+    assert one_line(result) == (
+        "CommandError: Migrations must go through Electric's migrations proxy: run "
+        "`./manage.py migrate --database=proxy`. Database 'default' bypasses it, so Electric "
+        "would never see the schema change and its clients would drift from Postgres. (Set "
+        "ELECTRIC_SKIP_DDLX=true only where no Electric fronts the database.)"
+    )
+    assert applied_migrations(fresh_database, "items") is None  # not even django_migrations
+
+
+def test_plain_migrate_on_a_migrated_database_changes_nothing(fresh_database):
+    first = manage(fresh_database, "migrate", "--database=proxy", "items", "0001", skip_ddlx=True)
+    assert first.returncode == 0, first.stderr
+    before = query(fresh_database, "SELECT app, name FROM django_migrations ORDER BY id")
+
+    result = manage(fresh_database, "migrate", skip_ddlx=False)
+
+    assert result.returncode == 1
+    assert "run `./manage.py migrate --database=proxy`" in one_line(result)
+    assert query(fresh_database, "SELECT app, name FROM django_migrations ORDER BY id") == before
+
+
+def test_plain_migrate_runs_where_electric_is_skipped(fresh_database):
+    result = manage(fresh_database, "migrate", skip_ddlx=True)
+
+    assert result.returncode == 0, result.stderr
+    assert applied_migrations(fresh_database, "items") == BOTH_MIGRATIONS
 
 
 def test_migrate_through_the_proxy_alias_applies_everything(fresh_database):
@@ -75,11 +70,90 @@ def test_migrate_through_the_proxy_alias_applies_everything(fresh_database):
     assert "ELECTRIC_SKIP_DDLX is set: not running 'ALTER TABLE \"items\" ENABLE ELECTRIC'" in (
         result.stderr
     )
-    assert applied_migrations(fresh_database, "items") == ["0001_initial", "0002_electrify_items"]
-    # Both aliases share django_migrations: the default alias sees nothing left to do.
+    assert applied_migrations(fresh_database, "items") == BOTH_MIGRATIONS
+    # Both aliases share django_migrations: the default alias sees nothing left to do (and
+    # --plan changes nothing, so it is not refused).
     plan = manage(fresh_database, "migrate", "--plan", skip_ddlx=False)
     assert plan.returncode == 0, plan.stderr
     assert "No planned migration operations." in plan.stdout
+
+
+def test_going_back_past_an_electrification_where_electric_is_skipped(fresh_database):
+    manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=True)
+
+    result = manage(fresh_database, "migrate", "--database=proxy", "items", "zero", skip_ddlx=True)
+
+    assert result.returncode == 0, result.stderr
+    assert "un-recording the electrification of items.item" in result.stderr
+    assert applied_migrations(fresh_database, "items") == []
+
+
+def test_going_back_past_an_electrification_through_electric_is_refused(fresh_database):
+    manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=True)
+    fake_electric(fresh_database, "items")
+
+    result = manage(fresh_database, "migrate", "--database=proxy", "items", "zero", skip_ddlx=False)
+
+    assert result.returncode == 1
+    assert one_line(result) == (
+        "CommandError: Cannot migrate back past items.0002_electrify_items: Electric 0.12 cannot "
+        "un-electrify a table (DISABLE ELECTRIC is unsupported). Nothing was changed; undo the "
+        "schema change with a new forward migration instead."
+    )
+    assert applied_migrations(fresh_database, "items") == BOTH_MIGRATIONS
+
+
+def test_a_proxy_alias_without_electric_behind_it_is_refused(fresh_database):
+    result = manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=False)
+
+    assert result.returncode == 1
+    line = one_line(result)
+    assert line.startswith("CommandError: Database 'proxy' (")
+    assert "has no Electric schema, so it is not Electric's migrations proxy" in line
+    assert applied_migrations(fresh_database, "items") is None
+
+
+def test_electrifications_electric_never_saw_are_refused_then_repaired(fresh_database):
+    # Migrated with ELECTRIC_SKIP_DDLX: recorded as electrified, never electrified.
+    manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=True)
+    fake_electric(fresh_database)
+
+    result = manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=False)
+
+    assert result.returncode == 1
+    assert one_line(result) == (
+        'CommandError: Applied migrations electrified "items", but Electric has not (they ran '
+        "with ELECTRIC_SKIP_DDLX, or not through the proxy), so its clients do not sync them. "
+        "Electrify them now: `./manage.py migrate --database=proxy --electrify-missing`."
+    )
+
+    # The repair sends ENABLE ELECTRIC through the proxy alias; plain Postgres, standing in for
+    # Electric here, cannot parse it, and the refusal says so in one line.
+    repair = manage(
+        fresh_database, "migrate", "--database=proxy", "--electrify-missing", skip_ddlx=False
+    )
+    assert repair.returncode == 1
+    assert one_line(repair).startswith(
+        'CommandError: Electric refused `ALTER TABLE "items" ENABLE ELECTRIC`: syntax error'
+    )
+
+    # Once Electric's record agrees, migrating through the proxy goes on.
+    fake_electric(fresh_database, "items")
+    agreed = manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=False)
+    assert agreed.returncode == 0, agreed.stderr
+    assert "No migrations to apply." in agreed.stdout
+
+
+def test_tables_electric_electrified_outside_the_migrations_are_refused(fresh_database):
+    manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=True)
+    fake_electric(fresh_database, "items", "notes")
+
+    result = manage(fresh_database, "migrate", "--database=proxy", skip_ddlx=False)
+
+    assert result.returncode == 1
+    line = one_line(result)
+    assert line.startswith('CommandError: Electric has electrified "notes", but no migration here')
+    assert "`./manage.py electrify app_label.Model`" in line
 
 
 @pytest.mark.parametrize("command", [["check"], ["makemigrations", "--check", "--dry-run"]])

@@ -1,7 +1,6 @@
-import os
-
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
+from django.core.management.commands.makemigrations import Command as MakeMigrations
 from django.core.management.utils import run_formatters
 from django.db import migrations
 from django.db.migrations.autodetector import MigrationAutodetector
@@ -63,7 +62,8 @@ class Command(BaseCommand):
         with open(writer.path, "w", encoding="utf-8") as file:
             file.write(writer.as_string())
         run_formatters([writer.path], stderr=self.stderr)
-        self.stdout.write(self.style.SUCCESS(f"Wrote {os.path.relpath(writer.path)}"))
+        path = MakeMigrations.get_relative_path(writer.path)  # as makemigrations shows it
+        self.stdout.write(self.style.SUCCESS(f"Wrote {path}"))
         self.stdout.write(f"Next, apply it through Electric's proxy: {MIGRATE_THROUGH_PROXY}")
 
 
