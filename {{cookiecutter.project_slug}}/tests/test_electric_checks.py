@@ -5,7 +5,8 @@ from django.core.management import call_command
 from django.db import models
 from django.test.utils import isolate_apps
 
-from electric.checks import check_electrifiable, electrified_models
+from electric.checks import electrified_models
+from electric.rules import check_electrifiable
 from items.models import Item
 
 

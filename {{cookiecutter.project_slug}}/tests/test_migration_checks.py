@@ -399,3 +399,15 @@ def test_a_check_can_be_silenced_by_its_id(thing_app, settings, capsys):
 
     call_command("check", "--fail-level", "WARNING")
     assert "1 silenced" in capsys.readouterr().out
+
+
+def test_a_migration_that_cannot_be_read_leaves_one_warning(tmp_path):
+    app = new_app_name()
+    package = write_app(tmp_path, app, "", electrified_thing())
+    (package / "migrations" / "0003_half_written.py").write_text("class Migration(\n")
+
+    with installed(tmp_path, app):
+        [message] = check_electric_schema()
+
+    assert message.id == "electric.W100"
+    assert message.msg.startswith("Electric's checks could not read the migrations: ")
