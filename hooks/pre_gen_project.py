@@ -40,11 +40,13 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 def problems():
     slug = ANSWERS["project_slug"]
-    if not SLUG_PATTERN.match(slug) or keyword.iskeyword(slug):
+    if not SLUG_PATTERN.match(slug):
         yield (
             f"project_slug {slug!r} must be a lower-case Python identifier "
             "(letters, digits, underscores; starting with a letter)"
         )
+    elif keyword.iskeyword(slug) or keyword.issoftkeyword(slug):
+        yield f"project_slug {slug!r} is a Python keyword; choose another name"
     elif slug in RESERVED_SLUGS:
         yield f"project_slug {slug!r} would shadow the module {slug!r} that the project imports"
 

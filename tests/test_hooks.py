@@ -14,7 +14,8 @@ SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_
     [
         ({"project_slug": "My-Project"}, "project_slug 'My-Project' must be a lower-case Python"),
         ({"project_slug": "2fast"}, "project_slug '2fast' must be a lower-case Python identifier"),
-        ({"project_slug": "class"}, "project_slug 'class' must be a lower-case Python identifier"),
+        ({"project_slug": "class"}, "project_slug 'class' is a Python keyword; choose another"),
+        ({"project_slug": "match"}, "project_slug 'match' is a Python keyword; choose another"),
         ({"project_slug": "django"}, "project_slug 'django' would shadow the module 'django'"),
         ({"project_slug": "electric"}, "project_slug 'electric' would shadow the module"),
         ({"project_slug": "config"}, "project_slug 'config' would shadow the module"),
