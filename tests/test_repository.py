@@ -21,4 +21,3 @@ def test_the_template_ci_workflow_is_valid_and_runs_the_readme_test_command():
 
     steps = yaml.safe_load((TEMPLATE / path).read_text())["jobs"]["test"]["steps"]
     assert [step["run"] for step in steps if "run" in step] == [readme_test_command()]
-
