@@ -6,4 +6,4 @@ class ElectricConfig(AppConfig):
     verbose_name = "ElectricSQL integration"
 
     def ready(self):
-        from electric import auth_checks, checks  # noqa: F401  (registers the system checks)
+        from electric import auth_checks, checks, deploy_checks  # noqa: F401  (registers checks)
