@@ -29,7 +29,8 @@ PORT_PROMPTS = {
 # would shadow it on sys.path.
 RESERVED_SLUGS = {
     "django", "environ", "psycopg", "psycopg2", "jwt", "pytest", "test", "tests", "config",
-    "items", "electric", "changefeed", "benchmarks", "manage", "conftest", "site", "typing",
+    "items", "users", "electric", "changefeed", "benchmarks", "manage", "conftest", "site",
+    "typing",
 }
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 # Electric's proxy and DDLX exist only in the 0.x line; 1.x is a different product.

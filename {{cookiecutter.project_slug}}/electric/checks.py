@@ -80,7 +80,8 @@ def _model_messages(history, judged):
     for electrification in history.electrifications:
         key = electrification.model_key
         said_now = {(m.id, getattr(m.obj, "name", None)) for m in now.get(key, [])}
-        for message in check_electrifiable(electrification.model):
+        then = electrification.model
+        for message in check_electrifiable(then) if then else []:
             field = getattr(message.obj, "name", None)
             if (message.id, field) in said_now or isinstance(message, checks.Warning):
                 continue  # said below, about the model as it is now

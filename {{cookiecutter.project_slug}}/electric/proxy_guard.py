@@ -69,7 +69,7 @@ def refuse_drift(alias, electrify_missing=False):
         )
 
     history = SchemaHistory.from_disk()
-    known = {e.model._meta.db_table for e in history.electrifications}
+    known = {electrification.table for electrification in history.electrifications}
     unknown = electric_tables - known
     if unknown:
         raise CommandError(

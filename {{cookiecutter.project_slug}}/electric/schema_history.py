@@ -36,7 +36,8 @@ class Electrification:
 
     migration: object
     model_key: tuple[str, str]  # (app_label, model_name_lower)
-    model: type  # rendered from the project state at that point
+    table: str
+    model: type | None  # rendered from the project state at that point, when it renders
 
 
 class SchemaHistory:
@@ -107,10 +108,8 @@ class SchemaHistory:
         if isinstance(operation, EnableElectric):
             key = (app_label, operation.model_name.lower())
             if key in self.state.models and key not in self.electrified:
-                # Render a copy: rendering the state itself would make every later
-                # state_forwards re-render the models it touches.
-                model = self.state.clone().apps.get_model(*key)
-                electrification = Electrification(migration, key, model)
+                table = table_name(self.state.models[key])
+                electrification = Electrification(migration, key, table, self._render(key))
                 self.electrifications.append(electrification)
                 self.electrified[key] = electrification
         elif isinstance(operation, RenameModel):
@@ -121,6 +120,16 @@ class SchemaHistory:
                 )
         elif isinstance(operation, DeleteModel):
             self.electrified.pop((app_label, operation.name_lower), None)
+
+    def _render(self, key):
+        """The model as the state has it now, or None if the state cannot be rendered yet (a
+        reference to an app with no migration: Django reports that itself)."""
+        try:
+            # Render a copy: rendering the state itself would make every later state_forwards
+            # re-render the models it touches.
+            return self.state.clone().apps.get_model(*key)
+        except ValueError:
+            return None
 
 
 def model_key(app_label, operation):
