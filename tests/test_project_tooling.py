@@ -1,15 +1,19 @@
-"""The generated project's own tooling: pre-commit hooks, its CI workflow, Dependabot.
+"""The generated project's own tooling: pre-commit hooks, CI workflow, Dependabot, lock files.
 
 Hook repositories cannot be cloned here, so each hook's tool runs at the version the config pins
 (the same version requirements-dev.txt installs) over the files git would commit in a fresh bake.
 """
 
+import re
 import shutil
+import tomllib
 from importlib.metadata import version
 
 import identify.identify
 import yaml
 from baking import run
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 # The Python package behind each hook repository, and each hook as its repository defines it
 # (entry point and the file types it runs on).
@@ -86,3 +90,34 @@ def test_the_ci_workflow_steps_pass_here(default_project):
         assert result.returncode == 0, (name, result.stdout[-3000:] + result.stderr[-3000:])
     # The suite itself: the very command test_bake.py runs on every bake.
     assert steps["Tests"]["run"] == "python -m pytest"
+
+
+def locked_versions(lock):
+    """{name: version} of a lock file, asserting every entry carries hashes."""
+    pins = {}
+    for entry in re.split(r"\n(?=\S)", lock.read_text()):
+        if entry.startswith("#") or not entry.strip():
+            continue
+        requirement = Requirement(entry.split("\\")[0].strip())
+        assert "--hash=sha256:" in entry, requirement
+        [spec] = requirement.specifier
+        pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
+
+
+def test_the_lock_files_pin_what_pyproject_asks_for_and_all_it_pulls_in(default_project):
+    project = tomllib.loads((default_project / "pyproject.toml").read_text())
+    runtime = locked_versions(default_project / "requirements.txt")
+    dev = locked_versions(default_project / "requirements-dev.txt")
+
+    for wanted, lock in [
+        (project["project"]["dependencies"], runtime),
+        (project["project"]["dependencies"] + project["dependency-groups"]["dev"], dev),
+    ]:
+        for line in wanted:
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            assert requirement.specifier.contains(lock[name]), (line, lock.get(name))
+    # Transitive dependencies are pinned too, the same in both files.
+    assert {"asgiref", "sqlparse"} <= set(runtime)
+    assert {name: dev[name] for name in runtime} == runtime
