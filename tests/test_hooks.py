@@ -111,6 +111,20 @@ def test_dot_env_is_example_plus_secrets_and_ignored_by_git(default_project):
     assert ".env" in (default_project / ".gitignore").read_text().splitlines()
 
 
+def test_client_dot_env_gets_the_proxy_password_and_is_private(default_project):
+    env, client = read_env(default_project), read_env(default_project / "client")
+
+    assert client["ELECTRIC_PG_PROXY_PASSWORD"] == env["PG_PROXY_PASSWORD"]
+    assert "<" not in "".join(client.values())
+    assert read_env(default_project / "client", ".env.example")["ELECTRIC_PG_PROXY_PASSWORD"] == (
+        "<PG_PROXY_PASSWORD>"
+    )
+    assert stat.S_IMODE((default_project / "client" / ".env").stat().st_mode) == 0o600
+    # The root .gitignore's `.env` covers client/.env too; .dockerignore keeps client/ out.
+    assert ".env" in (default_project / ".gitignore").read_text().splitlines()
+    assert "client/" in (default_project / ".dockerignore").read_text().splitlines()
+
+
 def test_dot_env_example_documents_every_variable_settings_reads(default_project):
     settings = (default_project / "config" / "settings.py").read_text()
     read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', settings))
