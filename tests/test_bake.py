@@ -104,9 +104,13 @@ def test_compose_yaml_follows_the_answers_and_keeps_electrics_contract(cookies, 
         assert "AUTH_JWT_KEY" in services["electric"]["environment"]
         assert "ELECTRIC_AUTH_MODE=secure" in (project / ".env").read_text().splitlines()
 
-    result = run(
-        project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_compose.py"
-    )
+    suites = ["tests/test_compose.py"]
+    if "ports" in expected:
+        # The electric-sql CLI in client/ must find the service and proxy on the new ports.
+        suites.append(
+            "tests/test_client.py::test_the_electric_cli_finds_this_projects_service_and_proxy"
+        )
+    result = run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     for lint in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
         result = run(project, *lint)
