@@ -114,11 +114,11 @@ def test_dot_env_is_example_plus_secrets_and_ignored_by_git(default_project):
 def test_client_dot_env_gets_the_proxy_password_and_is_private(default_project):
     env, client = read_env(default_project), read_env(default_project / "client")
 
-    assert client["ELECTRIC_PG_PROXY_PASSWORD"] == env["PG_PROXY_PASSWORD"]
-    assert "<" not in "".join(client.values())
-    assert read_env(default_project / "client", ".env.example")["ELECTRIC_PG_PROXY_PASSWORD"] == (
-        "<PG_PROXY_PASSWORD>"
+    assert client["ELECTRIC_PROXY"] == (
+        f"postgresql://postgres:{env['PG_PROXY_PASSWORD']}@localhost:65432/electric_notes"
     )
+    example = read_env(default_project / "client", ".env.example")
+    assert "<PG_PROXY_PASSWORD>" in example["ELECTRIC_PROXY"]
     assert stat.S_IMODE((default_project / "client" / ".env").stat().st_mode) == 0o600
     # The root .gitignore's `.env` covers client/.env too; .dockerignore keeps client/ out.
     assert ".env" in (default_project / ".gitignore").read_text().splitlines()

@@ -95,8 +95,7 @@ def test_the_electric_cli_finds_this_projects_service_and_proxy(client_copy):
     assert f"PG_PROXY_PORT: '{proxy_port}'" in shown
     assert f"DATABASE_NAME: '{env['POSTGRES_DB']}'" in shown
     proxy = f"postgresql://postgres:******@localhost:{proxy_port}/{env['POSTGRES_DB']}"
-    # The proxy answers TLS requests with "no": the CLI must not ask for it.
-    assert f"PROXY: '{proxy}?sslmode=disable'" in shown
+    assert f"PROXY: '{proxy}'" in shown
 
     # show-config hides the password; with-config hands the resolved values to a command.
     config = json.loads(
@@ -106,13 +105,14 @@ def test_the_electric_cli_finds_this_projects_service_and_proxy(client_copy):
     assert config["ELECTRIC_PG_PROXY_PASSWORD"] == env["PG_PROXY_PASSWORD"]
     assert config["ELECTRIC_PROXY"] == (
         f"postgresql://postgres:{env['PG_PROXY_PASSWORD']}@localhost:{proxy_port}/"
-        f"{env['POSTGRES_DB']}?sslmode=disable"
+        f"{env['POSTGRES_DB']}"
     )
     # `generate` logs into the proxy as prisma, with these host, port, password and database.
     assert (config["ELECTRIC_PG_PROXY_HOST"], config["ELECTRIC_PG_PROXY_PORT"]) == (
         "localhost",
         proxy_port,
     )
+    assert config["ELECTRIC_DATABASE_NAME"] == env["POSTGRES_DB"]
 
 
 DECODE = """
