@@ -1,7 +1,9 @@
-"""Write this project's secrets into .env, which git ignores.
+"""Write this project's secrets into .env (and client/.env), which git ignores.
 
 .env is .env.example with every secret filled in: an empty `NAME=` line gets a fresh random value,
-and `<NAME>` inside another value (DATABASE_URL) gets the same one. Secrets are URL-safe, so they
+and `<NAME>` inside another value (DATABASE_URL) gets the same one. client/.env is
+client/.env.example with the same `<NAME>` substitution (the proxy password the electric-sql CLI
+logs in with). Secrets are URL-safe, so they
 can sit inside connection URLs unescaped. Nothing here touches the network.
 """
 
@@ -32,9 +34,10 @@ def fill_secrets(example: str, values: dict[str, str]) -> str:
 def main():
     project = Path.cwd()
     values = {name: secrets.token_urlsafe(size) for name, size in SECRET_LENGTHS.items()}
-    env_file = project / ".env"
-    env_file.write_text(fill_secrets((project / ".env.example").read_text(), values))
-    env_file.chmod(0o600)
+    for folder in (project, project / "client"):
+        env_file = folder / ".env"
+        env_file.write_text(fill_secrets((folder / ".env.example").read_text(), values))
+        env_file.chmod(0o600)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,17 @@ def test_a_bad_answer_stops_the_bake_with_one_line_and_leaves_nothing(
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
 
 
-@pytest.mark.parametrize("answers", [{"postgres_version": "13"}, {"electric_auth_mode": "open"}])
+# Postgres: Electric 0.12.1 needs 14+; 17 came after it, and 18 records NOT NULL as a constraint,
+# which ENABLE ELECTRIC refuses on every column.
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"postgres_version": "13"},
+        {"postgres_version": "17"},
+        {"postgres_version": "18"},
+        {"electric_auth_mode": "open"},
+    ],
+)
 def test_cookiecutter_refuses_a_value_outside_a_choice_list(cookies, tmp_path, answers):
     result = cookies.bake(extra_context=answers)
 
@@ -100,6 +110,20 @@ def test_dot_env_is_example_plus_secrets_and_ignored_by_git(default_project):
     }
     assert stat.S_IMODE((default_project / ".env").stat().st_mode) == 0o600
     assert ".env" in (default_project / ".gitignore").read_text().splitlines()
+
+
+def test_client_dot_env_gets_the_proxy_password_and_is_private(default_project):
+    env, client = read_env(default_project), read_env(default_project / "client")
+
+    assert client["ELECTRIC_PROXY"] == (
+        f"postgresql://postgres:{env['PG_PROXY_PASSWORD']}@localhost:65432/electric_notes"
+    )
+    example = read_env(default_project / "client", ".env.example")
+    assert "<PG_PROXY_PASSWORD>" in example["ELECTRIC_PROXY"]
+    assert stat.S_IMODE((default_project / "client" / ".env").stat().st_mode) == 0o600
+    # The root .gitignore's `.env` covers client/.env too; .dockerignore keeps client/ out.
+    assert ".env" in (default_project / ".gitignore").read_text().splitlines()
+    assert "client/" in (default_project / ".dockerignore").read_text().splitlines()
 
 
 def test_dot_env_example_documents_every_variable_settings_reads(default_project):

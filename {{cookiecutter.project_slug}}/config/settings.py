@@ -150,9 +150,13 @@ STORAGES = {
 # configures both. insecure: Electric checks no signature (local development); secure: production.
 ELECTRIC_AUTH_MODE = env.str("ELECTRIC_AUTH_MODE", default="insecure")
 ELECTRIC_AUTH = {
-    "ALG": env.str("AUTH_JWT_ALG", default="HS256"),
+    # Unset or empty: HS256, the default compose.yaml passes to Electric too.
+    "ALG": env.str("AUTH_JWT_ALG", default="") or "HS256",
     "KEY": env.str("AUTH_JWT_KEY", default=""),
-    "KEY_IS_BASE64_ENCODED": env.bool("AUTH_JWT_KEY_IS_BASE64_ENCODED", default=False),
+    # Kept as written: Electric reads anything but "false", "0" or "" as true, django-environ
+    # reads "1", "yes", "on"... as true. Only exactly "true" or "false" means the same to both
+    # (checked: electric.E013); unset or empty is "false" to both.
+    "KEY_IS_BASE64_ENCODED": env.str("AUTH_JWT_KEY_IS_BASE64_ENCODED", default="") or "false",
     # Optional claims: an empty value means unset.
     "NAMESPACE": env.str("AUTH_JWT_NAMESPACE", default="") or None,
     "ISS": env.str("AUTH_JWT_ISS", default="") or None,

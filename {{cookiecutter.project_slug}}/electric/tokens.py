@@ -18,9 +18,11 @@ def signing_key():
     Raises binascii.Error when AUTH_JWT_KEY_IS_BASE64_ENCODED is true and the key is not base64.
     """
     auth = settings.ELECTRIC_AUTH
-    if auth["KEY_IS_BASE64_ENCODED"]:
-        return base64.b64decode(auth["KEY"], validate=True)
-    return auth["KEY"].encode()
+    key = auth["KEY"]
+    if auth["KEY_IS_BASE64_ENCODED"] == "true":
+        # Electric decodes the standard alphabet with or without the trailing "=" padding.
+        return base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+    return key.encode()
 
 
 def issue_token(user, now=None):
@@ -30,18 +32,18 @@ def issue_token(user, now=None):
     issued_at = (now or timezone.now()).astimezone(UTC).replace(microsecond=0)
     expires_at = issued_at + auth["TOKEN_LIFETIME"]
 
-    # Electric validates iat, nbf, exp, iss and aud at the top level of the claims, but reads the
-    # user id (`sub`) inside the object under AUTH_JWT_NAMESPACE when that is set, and only there.
-    claims = {"iat": issued_at, "nbf": issued_at, "exp": expires_at}
+    # Electric validates iat, nbf, exp, iss and aud at the top level of the claims. With
+    # AUTH_JWT_NAMESPACE set, the server reads the user id (`sub`) inside the object under that
+    # key, while the 0.12 client reads it at the top level and refuses a token without it there:
+    # so `sub` goes in both places.
+    user_id = str(user.pk)
+    claims = {"sub": user_id, "iat": issued_at, "nbf": issued_at, "exp": expires_at}
     if auth["ISS"]:
         claims["iss"] = auth["ISS"]
     if auth["AUD"]:
         claims["aud"] = auth["AUD"]
-    user_claims = {"sub": str(user.pk)}
     if auth["NAMESPACE"]:
-        claims[auth["NAMESPACE"]] = user_claims
-    else:
-        claims.update(user_claims)
+        claims[auth["NAMESPACE"]] = {"sub": user_id}
 
     return _sign(claims), expires_at
 

@@ -4,15 +4,27 @@ No Docker here: the file is validated against the Compose specification and read
 read it (tests/compose_file.py); the commands it runs are run for real in test_compose_commands.py.
 """
 
+import base64
+import binascii
 import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from compose_file import PROJECT, compose, raw_compose, read_env_file, service_environment
+from compose_file import (
+    PROJECT,
+    compose,
+    electric_process,
+    raw_compose,
+    read_env_file,
+    service_environment,
+)
 
 SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
 DJANGO_SERVICES = ("migrate", "web", "consumer")
@@ -39,19 +51,20 @@ def test_electric_is_pinned_to_a_proxy_era_release():
     assert re.fullmatch(r"0\.\d+(\.\d+)?", tag), f"{image} is not a pinned 0.x (proxy-era) tag"
 
 
-def test_postgres_is_14_or_newer_with_logical_replication_and_a_healthcheck():
+def test_postgres_is_one_electric_serves_with_logical_replication_and_a_healthcheck():
     postgres = compose()["services"]["postgres"]
     major = int(re.fullmatch(r"postgres:(\d+)-alpine", postgres["image"]).group(1))
-    assert major >= 14
+    # 14+ for Electric; 17 came after Electric 0.12.1, and 18 breaks ENABLE ELECTRIC.
+    assert major in (14, 15, 16)
     options = dict(
         setting.split("=", 1)
         for flag, setting in zip(postgres["command"], postgres["command"][1:], strict=False)
         if flag == "-c"
     )
     assert options["wal_level"] == "logical"
-    # Electric's slot and the project's own consumer's, at least.
-    assert int(options["max_replication_slots"]) >= 2
-    assert int(options["max_wal_senders"]) >= 2
+    # Electric's two slots (one temporary) and the project's own consumer's, at least.
+    assert int(options["max_replication_slots"]) >= 3
+    assert int(options["max_wal_senders"]) >= 3
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     volume = postgres["volumes"][0].split(":")[0]
     assert volume in compose()["volumes"]
@@ -87,13 +100,21 @@ def test_electric_writes_to_postgres_in_a_mode_that_needs_no_extra_networking():
 
 
 def test_electric_auth_matches_the_prompt_and_secure_mode_has_a_key():
-    electric = compose()["services"]["electric"]["environment"]
+    process = electric_process()
+    electric = process["env"]
+    assert process["args"] == ["start"]
     assert electric["AUTH_MODE"] == "{{ cookiecutter.electric_auth_mode }}"
     if electric["AUTH_MODE"] == "secure":
         assert electric["AUTH_JWT_ALG"] == "HS256"
         assert len(electric["AUTH_JWT_KEY"].encode()) >= 32
     else:
         assert "AUTH_JWT_KEY" not in electric
+
+
+def test_electric_telemetry_is_off_and_electric_restarts_when_it_exits():
+    electric = compose()["services"]["electric"]
+    assert electric["environment"]["ELECTRIC_TELEMETRY"] == "disabled"
+    assert electric["restart"] in ("always", "unless-stopped", "on-failure")
 
 
 def test_ports_follow_the_prompts():
@@ -160,7 +181,7 @@ OPTIONAL_AUTH = {
 @pytest.mark.parametrize("optional", [{}, OPTIONAL_AUTH], ids=["required-only", "optional-set"])
 def test_electric_checks_tokens_with_the_settings_django_signs_them_with(optional):
     env = {**read_env_file(), **optional}
-    electric = service_environment("electric", env)
+    electric = electric_process(env)["env"]
     web = service_environment("web", env)
     auth = django_settings_under(web, "ELECTRIC_AUTH")
 
@@ -169,8 +190,8 @@ def test_electric_checks_tokens_with_the_settings_django_signs_them_with(optiona
     assert electric.get("AUTH_JWT_NAMESPACE") == auth["NAMESPACE"]
     if electric["AUTH_MODE"] == "secure":
         assert (electric["AUTH_JWT_ALG"], electric["AUTH_JWT_KEY"]) == (auth["ALG"], auth["KEY"])
-        base64_key = electric.get("AUTH_JWT_KEY_IS_BASE64_ENCODED", "false") == "true"
-        assert base64_key == auth["KEY_IS_BASE64_ENCODED"]
+        base64_flag = electric.get("AUTH_JWT_KEY_IS_BASE64_ENCODED", "false")
+        assert base64_flag == auth["KEY_IS_BASE64_ENCODED"]
         assert electric.get("AUTH_JWT_ISS") == auth["ISS"]
         assert electric.get("AUTH_JWT_AUD") == auth["AUD"]
     else:
@@ -180,9 +201,190 @@ def test_electric_checks_tokens_with_the_settings_django_signs_them_with(optiona
         assert passed <= {"AUTH_JWT_NAMESPACE"}
 
 
+# Electric 0.12.1's start-up rules for client auth, from its source (config/runtime.exs,
+# lib/electric/config.ex, lib/electric/satellite/auth/{secure,insecure}.ex).
+ELECTRIC_ALGS = {f"{family}{bits}" for family in ("HS", "RS", "ES") for bits in (256, 384, 512)}
+ELECTRIC_HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def electric_refuses(environment):
+    """Why Electric would refuse to start with this environment, or None if it would start."""
+    mode = environment.get("AUTH_MODE", "secure")
+    # Unset and blank options are dropped before validation.
+    options = {
+        name: value
+        for name, value in environment.items()
+        if name.startswith("AUTH_JWT_") and value.strip()
+    }
+    if mode not in ("insecure", "secure"):
+        return f"AUTH_MODE {mode!r} is unknown"
+    if mode == "insecure":
+        extra = sorted(set(options) - {"AUTH_JWT_NAMESPACE"})
+        return f"{extra[0]} is not valid in insecure mode" if extra else None
+    alg, key = options.get("AUTH_JWT_ALG"), options.get("AUTH_JWT_KEY")
+    if alg not in ELECTRIC_ALGS:
+        return f"AUTH_JWT_ALG {alg!r} is unknown"
+    if key is None:
+        return "AUTH_JWT_KEY is not set"
+    if not alg.startswith("HS"):
+        return None if "-----BEGIN PUBLIC KEY-----" in key else "AUTH_JWT_KEY is not a PEM key"
+    # A boolean to Electric's config library: anything but false or 0 is true.
+    if options.get("AUTH_JWT_KEY_IS_BASE64_ENCODED", "false").lower() not in ("false", "0"):
+        try:
+            # Base.decode64(key, padding: false): the padding may be there or not.
+            key = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+        except binascii.Error:
+            return "AUTH_JWT_KEY has invalid base64 encoding"
+    else:
+        key = key.encode()
+    if len(key) < ELECTRIC_HMAC_MIN_BYTES[alg]:
+        return f"AUTH_JWT_KEY is too short for {alg}"
+    return None
+
+
+def auth_check_ids(environment):
+    """The electric.E01x ids `manage.py check` reports with a Django service's environment."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--tag", "electric"],
+        cwd=PROJECT,
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+    )
+    ids = re.findall(r"\((electric\.E01\d)\)", result.stderr)
+    assert (result.returncode == 0) == (ids == []), result.stderr
+    return ids
+
+
+def with_mode(mode, **changes):
+    return {"ELECTRIC_AUTH_MODE": mode, **changes}
+
+
+def b64(size, padded=True):
+    encoded = base64.b64encode(os.urandom(size)).decode()
+    return encoded if padded else encoded.rstrip("=")
+
+
+# Each .env edit, what `manage.py check` says, and whether Electric would start.
+AUTH_CASES = {
+    # Switching modes as the README says: ELECTRIC_AUTH_MODE only.
+    "insecure": (with_mode("insecure"), [], True),
+    "secure": (with_mode("secure"), [], True),
+    "insecure-all-options": (
+        with_mode(
+            "insecure",
+            AUTH_JWT_KEY_IS_BASE64_ENCODED="false",
+            AUTH_JWT_NAMESPACE="https://example.com/jwt/claims",
+            AUTH_JWT_ISS="https://example.com",
+            AUTH_JWT_AUD="electric",
+        ),
+        [],
+        True,
+    ),
+    "secure-base64-unpadded": (
+        with_mode(
+            "secure", AUTH_JWT_KEY=b64(32, padded=False), AUTH_JWT_KEY_IS_BASE64_ENCODED="true"
+        ),
+        [],
+        True,
+    ),
+    "secure-hs512": (with_mode("secure", AUTH_JWT_ALG="HS512", AUTH_JWT_KEY="k" * 64), [], True),
+    "unknown-mode": (with_mode("Secure"), ["electric.E011"], False),
+    "secure-no-key": (with_mode("secure", AUTH_JWT_KEY=""), ["electric.E010"], False),
+    "secure-short-key": (with_mode("secure", AUTH_JWT_KEY="k" * 31), ["electric.E010"], False),
+    "secure-hs384-short-key": (
+        with_mode("secure", AUTH_JWT_ALG="HS384", AUTH_JWT_KEY="k" * 47),
+        ["electric.E010"],
+        False,
+    ),
+    "secure-base64-short": (
+        with_mode("secure", AUTH_JWT_KEY=b64(31), AUTH_JWT_KEY_IS_BASE64_ENCODED="true"),
+        ["electric.E010"],
+        False,
+    ),
+    "secure-not-base64": (
+        with_mode("secure", AUTH_JWT_KEY="not base64!" * 8, AUTH_JWT_KEY_IS_BASE64_ENCODED="true"),
+        ["electric.E010"],
+        False,
+    ),
+    "secure-unknown-alg": (with_mode("secure", AUTH_JWT_ALG="HS1024"), ["electric.E012"], False),
+    "secure-rs256": (with_mode("secure", AUTH_JWT_ALG="RS256"), ["electric.E012"], False),
+    # Electric reads "True" as true, so it would decode the raw key: "invalid base64".
+    "secure-flag-True": (
+        with_mode("secure", AUTH_JWT_KEY="not base64!" * 8, AUTH_JWT_KEY_IS_BASE64_ENCODED="True"),
+        ["electric.E013"],
+        False,
+    ),
+    # Electric would start, with another key than Django's: decoded by Electric, not by Django.
+    "secure-flag-1": (
+        with_mode("secure", AUTH_JWT_KEY=b64(48), AUTH_JWT_KEY_IS_BASE64_ENCODED="1"),
+        ["electric.E013"],
+        True,
+    ),
+    "insecure-flag-yes": (
+        with_mode("insecure", AUTH_JWT_KEY_IS_BASE64_ENCODED="yes"),
+        ["electric.E013"],
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", AUTH_CASES)
+def test_the_auth_checks_fire_exactly_when_electric_would_refuse_or_disagree(case):
+    changes, expected_ids, electric_starts = AUTH_CASES[case]
+    env = {**read_env_file(), **changes}
+
+    refusal = electric_refuses(electric_process(env)["env"])
+
+    assert (refusal is None) == electric_starts, refusal
+    assert auth_check_ids(service_environment("web", env)) == expected_ids
+
+
+class StatusServer(BaseHTTPRequestHandler):
+    status = 200
+    requests = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.requests.append(self.path)
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def run_healthcheck(port):
+    test = compose()["services"]["electric"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "bash"]
+    script = test[-1].replace("/127.0.0.1/{{ cookiecutter.electric_http_port }}", f"/127.0.0.1/{port}")
+    return subprocess.run(test[1:-1] + [script], capture_output=True, text=True, timeout=10)
+
+
+@pytest.mark.parametrize("status, healthy", [(200, True), (503, False)])
+def test_the_electric_healthcheck_asks_api_status(status, healthy):
+    StatusServer.status, StatusServer.requests = status, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StatusServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_healthcheck(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert StatusServer.requests == ["/api/status"]
+    assert (result.returncode == 0) == healthy, result.stderr
+
+
+def test_the_electric_healthcheck_fails_while_nothing_listens():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert run_healthcheck(port).returncode != 0
+
+
 def test_services_start_in_order():
     services = compose()["services"]
-    assert services["migrate"]["depends_on"]["electric"]["condition"] == "service_started"
+    assert services["migrate"]["depends_on"]["electric"]["condition"] == "service_healthy"
     for service in ("web", "consumer"):
         condition = services[service]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from django.core import checks
+from django.test import Client
 from django.urls import reverse
 
 from electric.auth_checks import check_client_auth
@@ -26,7 +27,7 @@ def electric_auth(settings):
             **settings.ELECTRIC_AUTH,
             "ALG": "HS256",
             "KEY": KEY,
-            "KEY_IS_BASE64_ENCODED": False,
+            "KEY_IS_BASE64_ENCODED": "false",
             "NAMESPACE": None,
             "ISS": None,
             "AUD": None,
@@ -81,8 +82,12 @@ def test_anonymous_users_get_a_json_401_not_a_login_page(client, electric_auth):
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
-def test_only_get_is_allowed_and_the_refusal_is_json(signed_in, method):
-    response = getattr(signed_in, method)(reverse("electric:token"))
+def test_only_get_is_allowed_and_the_refusal_is_json(user, method):
+    # As a browser or script would call it: with the session cookie, and CSRF checks on.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    response = getattr(client, method)(reverse("electric:token"))
 
     assert response.status_code == 405
     assert response["Allow"] == "GET"
@@ -156,23 +161,27 @@ def test_iss_and_aud_are_set_when_configured(signed_in, electric_auth):
         verify(token, iss="https://elsewhere.example.com", aud="electric")
 
 
-def test_with_a_namespace_the_user_id_moves_under_it_and_the_times_stay_on_top(
-    signed_in, user, electric_auth
-):
+def test_with_a_namespace_the_user_id_is_under_it_and_on_top(signed_in, user, electric_auth):
     namespace = "https://notes.example.com/jwt/claims"
     electric_auth(NAMESPACE=namespace, ISS="https://notes.example.com")
 
     claims = verify(get_token(signed_in)["token"], iss="https://notes.example.com")
 
+    # Electric's server reads it under the namespace, its 0.12 client at the top level.
     assert claims[namespace] == {"sub": str(user.pk)}
-    assert "sub" not in claims
+    assert claims["sub"] == str(user.pk)
     assert {"iat", "nbf", "exp", "iss"} <= set(claims)
 
 
-def test_a_base64_encoded_key_signs_with_the_decoded_bytes(signed_in, user, electric_auth):
-    raw_key = secrets.token_bytes(32)
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+def test_a_base64_encoded_key_signs_with_the_decoded_bytes(signed_in, user, electric_auth, padded):
+    raw_key = secrets.token_bytes(32)  # 32 bytes: base64 needs one "=" of padding
     encoded = base64.b64encode(raw_key).decode()
-    electric_auth(KEY=encoded, KEY_IS_BASE64_ENCODED=True)
+    if not padded:
+        # Electric decodes keys with or without the padding.
+        encoded = encoded.rstrip("=")
+    electric_auth(KEY=encoded, KEY_IS_BASE64_ENCODED="true")
+    assert check_client_auth() == []
 
     token = get_token(signed_in)["token"]
 
@@ -231,7 +240,7 @@ def test_secure_mode_refuses_a_key_shorter_than_electric_accepts(electric_auth, 
 def test_a_base64_key_is_measured_after_decoding(electric_auth, length, expected):
     encoded = base64.b64encode(secrets.token_bytes(length)).decode()
     assert len(encoded) > 32  # long enough before decoding
-    electric_auth(KEY=encoded, KEY_IS_BASE64_ENCODED=True)
+    electric_auth(KEY=encoded.rstrip("="), KEY_IS_BASE64_ENCODED="true")
 
     messages = check_client_auth()
 
@@ -242,7 +251,7 @@ def test_a_base64_key_is_measured_after_decoding(electric_auth, length, expected
 
 @pytest.mark.parametrize(
     "changes",
-    [{"KEY": ""}, {"KEY": "not base64!" * 8, "KEY_IS_BASE64_ENCODED": True}],
+    [{"KEY": ""}, {"KEY": "not base64!" * 8, "KEY_IS_BASE64_ENCODED": "true"}],
     ids=["missing", "not-base64"],
 )
 def test_secure_mode_refuses_a_missing_or_undecodable_key(electric_auth, changes):
@@ -254,6 +263,21 @@ def test_secure_mode_refuses_a_missing_or_undecodable_key(electric_auth, changes
 def test_insecure_mode_needs_no_key(electric_auth, key):
     electric_auth(mode="insecure", KEY=key)
     assert check_client_auth() == []
+
+
+def test_insecure_mode_still_needs_a_key_django_can_decode(electric_auth):
+    # Django signs with any key it has, in either mode: an undecodable one would be a 500.
+    electric_auth(mode="insecure", KEY="not base64!" * 8, KEY_IS_BASE64_ENCODED="true")
+    assert ids(check_client_auth()) == ["electric.E010"]
+
+
+@pytest.mark.parametrize("mode", ["insecure", "secure"])
+@pytest.mark.parametrize("flag", ["True", "1", "yes", "no", "0", " true"])
+def test_the_base64_flag_must_be_exactly_true_or_false(electric_auth, mode, flag):
+    electric_auth(mode=mode, KEY_IS_BASE64_ENCODED=flag)
+    [message] = check_client_auth()
+    assert message.id == "electric.E013"
+    assert repr(flag) in message.msg
 
 
 def test_an_unknown_auth_mode_is_reported(electric_auth):

@@ -66,6 +66,8 @@ def test_empty_optional_auth_variables_count_as_unset():
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "AUTH_JWT_ALG": "",
+        "AUTH_JWT_KEY_IS_BASE64_ENCODED": "",
         "AUTH_JWT_NAMESPACE": "",
         "AUTH_JWT_ISS": "",
         "AUTH_JWT_AUD": "",
@@ -85,3 +87,26 @@ def test_empty_optional_auth_variables_count_as_unset():
     auth = json.loads(result.stdout)
 
     assert (auth["NAMESPACE"], auth["ISS"], auth["AUD"]) == (None, None, None)
+    # What compose passes to Electric for an empty or missing value, and what Electric reads.
+    assert (auth["ALG"], auth["KEY_IS_BASE64_ENCODED"]) == ("HS256", "false")
+
+
+def test_the_base64_flag_is_kept_as_written_for_the_system_check():
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "AUTH_JWT_KEY_IS_BASE64_ENCODED": "yes",
+    }
+    code = (
+        "import django; from django.conf import settings; django.setup(); "
+        "print(settings.ELECTRIC_AUTH['KEY_IS_BASE64_ENCODED'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "yes"
