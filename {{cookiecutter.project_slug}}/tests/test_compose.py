@@ -436,3 +436,22 @@ def test_no_secret_is_written_into_compose_yaml():
 
 def test_the_image_never_contains_dot_env():
     assert ".env" in (PROJECT / ".dockerignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize("service", ["migrate", "web", "consumer"])
+def test_django_services_run_the_development_image_on_the_mounted_code(service):
+    # runserver reloads on save, and `docker compose run --rm web python manage.py migrate
+    # --database=proxy` sees the migration makemigrations just wrote.
+    django = compose()["services"][service]
+    assert django["build"] == {"context": ".", "target": "development"}
+    assert ".:/app" in django["volumes"]
+
+
+def test_the_development_image_has_what_the_test_suite_needs():
+    dockerfile = (PROJECT / "Dockerfile").read_text()
+    development = dockerfile.split(" AS development\n", 1)[1].split("\nFROM ", 1)[0]
+    assert "pip install -r requirements-dev.txt" in development
+    # pytest-postgresql starts its own server; the client tests run the electric-sql CLI.
+    assert re.search(r"apt-get install .*postgresql nodejs npm", development)
+    assert 'ENV PATH="/usr/lib/postgresql/15/bin:$PATH"' in development  # bookworm's PostgreSQL
+    assert "USER django" in development  # PostgreSQL refuses to run as root
