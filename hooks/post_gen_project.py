@@ -31,11 +31,24 @@ def fill_secrets(example: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_secrets(env_file: Path) -> dict[str, str]:
+    """The secrets an existing .env already holds."""
+    if not env_file.exists():
+        return {}
+    pairs = (line.partition("=") for line in env_file.read_text().splitlines())
+    return {name: value for name, sep, value in pairs if sep and name in SECRET_LENGTHS and value}
+
+
 def main():
     project = Path.cwd()
-    values = {name: secrets.token_urlsafe(size) for name, size in SECRET_LENGTHS.items()}
+    # Baked again over an existing project (--overwrite-if-exists), keep its .env files and
+    # secrets: new ones would lock it out of its own database.
+    fresh = {name: secrets.token_urlsafe(size) for name, size in SECRET_LENGTHS.items()}
+    values = {**fresh, **read_secrets(project / ".env")}
     for folder in (project, project / "client"):
         env_file = folder / ".env"
+        if env_file.exists() or not (folder / ".env.example").exists():
+            continue
         env_file.write_text(fill_secrets((folder / ".env.example").read_text(), values))
         env_file.chmod(0o600)
 

@@ -2,9 +2,12 @@
 
 import re
 import stat
+from functools import partial
+from pathlib import Path
 
 import pytest
 from baking import bake_ok
+from cookiecutter.main import cookiecutter
 
 SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
 
@@ -134,3 +137,16 @@ def test_dot_env_example_documents_every_variable_settings_reads(default_project
 
     assert read, "settings.py should read its configuration from the environment"
     assert read - documented == set()
+
+
+def test_baking_again_over_a_project_keeps_its_env_files_and_secrets(tmp_path):
+    template = Path(__file__).resolve().parent.parent
+    bake = partial(cookiecutter, str(template), no_input=True, output_dir=str(tmp_path))
+    project = Path(bake())
+    first = {name: (project / name).read_text() for name in (".env", "client/.env")}
+
+    (project / "client" / ".env").unlink()  # one of them lost: written again, same secrets
+    assert Path(bake(overwrite_if_exists=True)) == project
+
+    assert (project / ".env").read_text() == first[".env"]
+    assert (project / "client" / ".env").read_text() == first["client/.env"]
