@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from compose_file import PROJECT, compose, read_env_file
 from django.urls import reverse
+
+from tests.compose_file import PROJECT, compose, read_env_file
 
 CLIENT = PROJECT / "client"
 pytestmark = pytest.mark.skipif(not CLIENT.is_dir(), reason="client/ was deleted")

@@ -17,7 +17,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from compose_file import (
+
+from tests.compose_file import (
     PROJECT,
     compose,
     electric_process,

@@ -6,7 +6,8 @@ user's would, and each command runs in a subprocess against the tests' Postgres.
 
 import pytest
 
-from tests.scratch_apps import THING_MODEL, applied_migrations, manage, write_app
+from electric.tests.scratch_apps import THING_MODEL, settings_with, write_app
+from tests.django_commands import applied_migrations, manage
 
 TWIN = THING_MODEL.replace("Thing", "Twin") + (
     "    notes = models.TextField(blank=True)\n"
@@ -21,9 +22,10 @@ TWIN = THING_MODEL.replace("Thing", "Twin") + (
 def twin(tmp_path, fresh_database):
     """Runs manage.py with the `twin` app installed; the app's first migration is written."""
     package = write_app(tmp_path, "twin", TWIN)
+    settings = settings_with(tmp_path, "twin")
 
     def run(*args, skip_ddlx=True):
-        return manage(fresh_database, *args, skip_ddlx=skip_ddlx, apps_root=tmp_path, app="twin")
+        return manage(fresh_database, *args, skip_ddlx=skip_ddlx, settings=settings)
 
     run.package = package
     run.database = fresh_database

@@ -3,11 +3,17 @@ import uuid
 import pytest
 from django.db import connection
 
+from electric.checks import electrified_models
+from electric.rules import check_electrifiable
 from items.models import Item
 
-pytestmark = pytest.mark.django_db
+
+def test_migration_0002_electrifies_the_sample_and_electric_would_accept_it():
+    assert Item in electrified_models()
+    assert check_electrifiable(Item) == []
 
 
+@pytest.mark.django_db
 def test_an_item_round_trips_through_postgres():
     item = Item.objects.create(title="Buy milk", notes="two litres")
 
@@ -19,6 +25,7 @@ def test_an_item_round_trips_through_postgres():
     assert stored.updated_at >= stored.created_at
 
 
+@pytest.mark.django_db
 def test_ids_are_made_in_python_before_the_insert():
     # Clients create rows offline: the id must not depend on a database sequence or default.
     item = Item(title="offline")
@@ -27,6 +34,7 @@ def test_ids_are_made_in_python_before_the_insert():
     assert Item.objects.filter(id=item.id).exists()
 
 
+@pytest.mark.django_db
 def test_the_items_table_has_no_column_default_electric_would_refuse():
     with connection.cursor() as cursor:
         cursor.execute(

@@ -1,22 +1,17 @@
-"""Throwaway Django apps with real migration modules on disk, for the Electric checks' tests.
+"""Throwaway Django apps with real migration modules on disk, for the Electric app's tests.
 
 An app is a package in a temporary directory: models.py plus migration files, written as a user
 (or makemigrations) would write them. `installed()` puts it in INSTALLED_APPS in this process;
-`manage()` runs manage.py in a subprocess with it installed, against a real Postgres.
+`settings_with()` writes a settings module that installs it, for manage.py in a subprocess.
 """
 
-import os
-import subprocess
 import sys
 import textwrap
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg2
 from django.test import override_settings
-
-PROJECT = Path(__file__).resolve().parent.parent
 
 HEADER = """\
 import uuid
@@ -102,62 +97,11 @@ def installed(root, name):
             del sys.modules[module]
 
 
-def database_url(database):
-    return (
-        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
-        f"{database['PORT']}/{database['NAME']}"
+def settings_with(apps_root, app):
+    """A settings module (in apps_root) that installs `app`: `manage(..., settings=...)`."""
+    module = Path(apps_root) / f"settings_with_{app}.py"
+    module.write_text(
+        "from config.settings import *  # noqa: F403\n\n"
+        f"INSTALLED_APPS = [*INSTALLED_APPS, {app!r}]  # noqa: F405\n"
     )
-
-
-def manage(database, *args, skip_ddlx, apps_root=None, app=None, timeout=120):
-    """`python manage.py *args` on `database`, with the proxy alias aimed at the same Postgres
-    (no Electric runs here) and, when given, app `app` from `apps_root` installed."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(database),
-        "ELECTRIC_PROXY_HOST": database["HOST"],
-        "ELECTRIC_PROXY_PORT": str(database["PORT"]),
-        "PG_PROXY_PASSWORD": database["PASSWORD"],
-        "ELECTRIC_SKIP_DDLX": "true" if skip_ddlx else "false",
-    }
-    if app:
-        settings = Path(apps_root) / f"settings_with_{app}.py"
-        settings.write_text(
-            "from config.settings import *  # noqa: F403\n\n"
-            f"INSTALLED_APPS = [*INSTALLED_APPS, {app!r}]  # noqa: F405\n"
-        )
-        env["PYTHONPATH"] = os.pathsep.join([str(apps_root), str(PROJECT)])
-        env["DJANGO_SETTINGS_MODULE"] = settings.stem
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def query(database, sql, params=()):
-    """Rows of `sql` on `database`, or None when it names a table that does not exist."""
-    connection = psycopg2.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        password=database["PASSWORD"],
-        dbname=database["NAME"],
-    )
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-    except psycopg2.errors.UndefinedTable:
-        return None
-    finally:
-        connection.close()
-
-
-def applied_migrations(database, app):
-    rows = query(database, "SELECT name FROM django_migrations WHERE app = %s ORDER BY name", [app])
-    return None if rows is None else [name for (name,) in rows]
+    return module
