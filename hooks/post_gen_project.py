@@ -1,4 +1,5 @@
-"""Write this project's secrets into .env (and client/.env), which git ignores.
+"""Remove the files of options left out; write this project's secrets into .env (and
+client/.env), which git ignores.
 
 .env is .env.example with every secret filled in: an empty `NAME=` line gets a fresh random value,
 and `<NAME>` inside another value (DATABASE_URL) gets the same one. client/.env is
@@ -8,7 +9,14 @@ can sit inside connection URLs unescaped. Nothing here touches the network.
 """
 
 import secrets
+import shutil
 from pathlib import Path
+
+# Files of the options left out, as cookiecutter-django removes them.
+LEFT_OUT = {
+    "use_changefeed": ("changefeed", "tests/changefeed", "benchmarks"),
+}
+ANSWERS = {"use_changefeed": "{{ cookiecutter.use_changefeed }}"}
 
 SECRET_LENGTHS = {
     "DJANGO_SECRET_KEY": 50,
@@ -39,8 +47,16 @@ def read_secrets(env_file: Path) -> dict[str, str]:
     return {name: value for name, sep, value in pairs if sep and name in SECRET_LENGTHS and value}
 
 
+def remove_left_out_options(project: Path):
+    for option, paths in LEFT_OUT.items():
+        if ANSWERS[option] == "no":
+            for path in paths:
+                shutil.rmtree(project / path, ignore_errors=True)
+
+
 def main():
     project = Path.cwd()
+    remove_left_out_options(project)
     # Baked again over an existing project (--overwrite-if-exists), keep its .env files and
     # secrets: new ones would lock it out of its own database.
     fresh = {name: secrets.token_urlsafe(size) for name, size in SECRET_LENGTHS.items()}

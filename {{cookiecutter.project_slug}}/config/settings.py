@@ -46,7 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "users",
     "electric",
+{%- if cookiecutter.use_changefeed == "yes" %}
     "changefeed",
+{%- endif %}
     "items",
 ]
 
@@ -114,6 +116,8 @@ DATABASES = {
 # with no Electric in front) have no proxy: there this setting skips the statement, with a log line.
 ELECTRIC_SKIP_DDLX = env.bool("ELECTRIC_SKIP_DDLX", default=False)
 
+{%- if cookiecutter.use_changefeed == "yes" %}
+
 # The change feed (`./manage.py consume_changes`): its own slot and publication, never Electric's.
 CHANGEFEED_NAME = "{{ cookiecutter.project_slug }}_changefeed"
 CHANGEFEED_SLOT = env.str("CHANGEFEED_SLOT", default=CHANGEFEED_NAME)
@@ -121,6 +125,7 @@ CHANGEFEED_PUBLICATION = env.str("CHANGEFEED_PUBLICATION", default=CHANGEFEED_NA
 CHANGEFEED_TABLES = env.list("CHANGEFEED_TABLES", default=["items"])
 # Optional dotted path of a function called with each transaction, inside the store's transaction.
 CHANGEFEED_HANDLER = env.str("CHANGEFEED_HANDLER", default="") or None
+{%- endif %}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -170,6 +175,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "electric": {"handlers": ["console"], "level": env.str("ELECTRIC_LOG_LEVEL", "INFO")},
+{%- if cookiecutter.use_changefeed == "yes" %}
         "changefeed": {"handlers": ["console"], "level": env.str("CHANGEFEED_LOG_LEVEL", "INFO")},
+{%- endif %}
     },
 }
