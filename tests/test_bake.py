@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import tomllib
 
 import pytest
@@ -147,3 +148,44 @@ def test_a_secure_bake_passes_its_own_test_suite(cookies):
     # Secure mode changes compose.yaml and .env: Electric gets the key, Django signs with it.
     # The change feed's fault scenarios do not depend on it, and ran on the defaults' bake.
     assert_its_test_suite_passes(bake_ok(cookies, electric_auth_mode="secure"), "-m", "not faults")
+
+
+CHANGE_FEED_WORDS = re.compile(
+    r"changefeed|consume_changes|change.feed|orjson|\bfaults\b", re.IGNORECASE
+)
+
+
+def assert_it_passes_its_checks_and_suite(project):
+    for command in (
+        ["python", "manage.py", "check", "--fail-level", "WARNING"],
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+    ):
+        result = run(project, *command)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert_its_test_suite_passes(project)
+
+
+def test_a_bake_without_the_change_feed_has_none_of_it_and_passes_its_suite(cookies):
+    project = bake_ok(cookies, use_changefeed="no")
+
+    mentions = [
+        str(path.relative_to(project))
+        for path in project_files(project)
+        if CHANGE_FEED_WORDS.search(str(path.relative_to(project)))
+        or CHANGE_FEED_WORDS.search(path.read_text(errors="replace"))
+    ]
+    assert mentions == []
+    assert_it_passes_its_checks_and_suite(project)
+
+
+def test_a_bake_without_the_sample_app_passes_its_suite(cookies):
+    # What a user does first: delete items/ and its line in INSTALLED_APPS. Nothing else may
+    # depend on it. (Baked without the change feed, whose tests still use items as their table.)
+    project = bake_ok(cookies, use_changefeed="no")
+    shutil.rmtree(project / "items")
+    settings = project / "config" / "settings.py"
+    settings.write_text(settings.read_text().replace('    "items",\n', "", 1))
+    assert '"items"' not in settings.read_text()
+
+    assert_it_passes_its_checks_and_suite(project)

@@ -6,7 +6,7 @@ needs CREATEDB and REPLICATION, and the server wal_level=logical.
 
 Note: pytest-postgresql depends on psycopg 3, and Django prefers psycopg 3 whenever it is
 installed, so in tests Django talks to Postgres through psycopg 3; the app's requirements.txt
-installs psycopg2 only, and the change feed uses psycopg2 explicitly everywhere.
+installs psycopg2 only{% if cookiecutter.use_changefeed == "yes" %}, and the change feed uses psycopg2 explicitly everywhere{% endif %}.
 """
 
 import os

@@ -28,7 +28,7 @@ from tests.compose_file import (
 )
 
 SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
-# The services that run this project's image: migrate, web (and the change feed's consumer).
+# The services that run this project's image: migrate, web, and any the options added.
 DJANGO_SERVICES = tuple(
     name for name, service in compose()["services"].items() if "build" in service
 )
@@ -66,7 +66,7 @@ def test_postgres_is_one_electric_serves_with_logical_replication_and_a_healthch
         if flag == "-c"
     )
     assert options["wal_level"] == "logical"
-    # Electric's two slots (one temporary) and the change-feed consumer's, at least.
+    # Electric's two slots (one temporary) and one for a consumer of the project's own.
     assert int(options["max_replication_slots"]) >= 3
     assert int(options["max_wal_senders"]) >= 3
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
