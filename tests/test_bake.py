@@ -16,15 +16,19 @@ def project_files(project):
     return [path for path in project.rglob("*") if path.is_file()]
 
 
+def files_mentioning(project, pattern):
+    """The project's files whose path or text matches `pattern`."""
+    return [
+        str(path.relative_to(project))
+        for path in project_files(project)
+        if pattern.search(str(path.relative_to(project)))
+        or pattern.search(path.read_text(errors="replace"))
+    ]
+
+
 def test_the_defaults_bake_into_a_project_with_nothing_left_unrendered(default_project):
     assert default_project.name == "electric_notes"
-    leftovers = [
-        str(path.relative_to(default_project))
-        for path in project_files(default_project)
-        if UNRENDERED.search(str(path.relative_to(default_project)))
-        or UNRENDERED.search(path.read_text(errors="replace"))
-    ]
-    assert leftovers == []
+    assert files_mentioning(default_project, UNRENDERED) == []
 
 
 def setting(project, name):
@@ -169,13 +173,7 @@ def assert_it_passes_its_checks_and_suite(project):
 def test_a_bake_without_the_change_feed_has_none_of_it_and_passes_its_suite(cookies):
     project = bake_ok(cookies, use_changefeed="no")
 
-    mentions = [
-        str(path.relative_to(project))
-        for path in project_files(project)
-        if CHANGE_FEED_WORDS.search(str(path.relative_to(project)))
-        or CHANGE_FEED_WORDS.search(path.read_text(errors="replace"))
-    ]
-    assert mentions == []
+    assert files_mentioning(project, CHANGE_FEED_WORDS) == []
     assert_it_passes_its_checks_and_suite(project)
 
 

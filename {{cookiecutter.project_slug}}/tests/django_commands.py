@@ -1,5 +1,6 @@
-"""manage.py in a subprocess, and plain SQL, on the tests' real PostgreSQL."""
+"""manage.py and settings in a subprocess, and plain SQL, on the tests' real PostgreSQL."""
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,23 @@ def database_environment(database, skip_ddlx):
         "PG_PROXY_PASSWORD": database["PASSWORD"],
         "ELECTRIC_SKIP_DDLX": "true" if skip_ddlx else "false",
     }
+
+
+def setting(name, environment):
+    """settings.<name> as a fresh process sees it with exactly this environment (as JSON)."""
+    code = (
+        "import django, json; from django.conf import settings; django.setup(); "
+        f"print(json.dumps(settings.{name}, default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env={"DJANGO_SETTINGS_MODULE": "config.settings", **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
 
 
 def manage(database, *args, skip_ddlx, settings=None, timeout=120):

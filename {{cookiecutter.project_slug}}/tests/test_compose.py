@@ -6,7 +6,6 @@ read it (tests/compose_file.py); the commands it runs are run for real in test_c
 
 import base64
 import binascii
-import json
 import os
 import re
 import shlex
@@ -26,6 +25,7 @@ from tests.compose_file import (
     read_env_file,
     service_environment,
 )
+from tests.django_commands import setting
 
 SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
 # The services that run this project's image: migrate, web, and any the options added.
@@ -138,23 +138,7 @@ def test_ports_follow_the_prompts():
 
 def django_settings_under(environment, name):
     """A Django setting as a service's process, with exactly this environment, would see it."""
-    code = (
-        "import json; from django.conf import settings; "
-        f"print(json.dumps(settings.{name}, default=str))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=PROJECT,
-        env={
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            **environment,
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return setting(name, {"PATH": os.environ["PATH"], **environment})
 
 
 @pytest.mark.parametrize("service", DJANGO_SERVICES)

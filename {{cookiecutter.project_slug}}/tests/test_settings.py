@@ -1,28 +1,12 @@
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-
-SHOW_DATABASES = (
-    "import django, json; from django.conf import settings; django.setup(); "
-    "print(json.dumps(settings.DATABASES, default=str))"
-)
+from tests.compose_file import read_env_file
+from tests.django_commands import setting
 
 
 def databases_for(environment):
     """settings.DATABASES as a fresh process sees it, with exactly this environment."""
-    result = subprocess.run(
-        [sys.executable, "-c", SHOW_DATABASES],
-        cwd=PROJECT,
-        env={**environment, "DJANGO_SETTINGS_MODULE": "config.settings"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return setting("DATABASES", environment)
 
 
 def test_the_proxy_alias_is_built_from_electrics_environment():
@@ -48,11 +32,7 @@ def test_the_proxy_alias_is_built_from_electrics_environment():
 
 
 def test_dot_env_written_at_generation_time_configures_both_aliases():
-    env_file = dict(
-        line.split("=", 1)
-        for line in (PROJECT / ".env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
+    env_file = read_env_file()
     databases = databases_for(
         {name: value for name, value in os.environ.items() if name not in env_file}
     )
@@ -65,26 +45,13 @@ def test_dot_env_written_at_generation_time_configures_both_aliases():
 def test_empty_optional_auth_variables_count_as_unset():
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
         "AUTH_JWT_ALG": "",
         "AUTH_JWT_KEY_IS_BASE64_ENCODED": "",
         "AUTH_JWT_NAMESPACE": "",
         "AUTH_JWT_ISS": "",
         "AUTH_JWT_AUD": "",
     }
-    code = (
-        "import django, json; from django.conf import settings; django.setup(); "
-        "print(json.dumps(settings.ELECTRIC_AUTH, default=str))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    auth = json.loads(result.stdout)
+    auth = setting("ELECTRIC_AUTH", environment)
 
     assert (auth["NAMESPACE"], auth["ISS"], auth["AUD"]) == (None, None, None)
     # What compose passes to Electric for an empty or missing value, and what Electric reads.
@@ -94,19 +61,6 @@ def test_empty_optional_auth_variables_count_as_unset():
 def test_the_base64_flag_is_kept_as_written_for_the_system_check():
     environment = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
         "AUTH_JWT_KEY_IS_BASE64_ENCODED": "yes",
     }
-    code = (
-        "import django; from django.conf import settings; django.setup(); "
-        "print(settings.ELECTRIC_AUTH['KEY_IS_BASE64_ENCODED'])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "yes"
+    assert setting("ELECTRIC_AUTH['KEY_IS_BASE64_ENCODED']", environment) == "yes"
