@@ -5,8 +5,9 @@
 The URL names a server with wal_level=logical, and its superuser `postgres` (the migrations run
 through the `proxy` alias, which connects as `postgres`, as Electric's proxy does; the benchmark
 also runs CHECKPOINT). It works in a scratch database of its own, dropped afterwards.
-It builds a backlog of row changes (inserts, updates and deletes of `items`, 100 per
-transaction) behind a replication slot, then drains a fresh copy of that slot with each contender:
+It builds a backlog of row changes (inserts, updates and deletes of a table of its own, shaped
+like the sample app's `items`, 100 per transaction) behind a replication slot, then drains a fresh
+copy of that slot with each contender:
 
 - pg_recvlogical: PostgreSQL's own client, writing the pgoutput stream to /dev/null (the
   reference);
@@ -42,6 +43,18 @@ PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_NAME = "changefeed_benchmark"
 CONTENDERS = ("pg_recvlogical", "store", "jsonl")
 TRANSACTION_SIZE = 100  # 60 inserts, 30 updates of those rows, 10 deletes of them
+# The benchmark's own table, so that it runs whatever apps the project has.
+TABLE = "benchmark_rows"
+CREATE_TABLE = f"""
+CREATE TABLE {TABLE} (
+    id uuid PRIMARY KEY,
+    title text NOT NULL,
+    notes text NOT NULL,
+    done boolean NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+)
+"""
 GOALS = {"store": 2.0, "jsonl": 1.3}
 MEMORY_GOAL_MB = 25
 
@@ -88,31 +101,35 @@ def build_backlog(url, name, changes):
         (f"CREATE DATABASE {name}",),
     )
     bench_url = with_database(url, name)
+    # --skip-checks: CHANGEFEED_TABLES may name tables of the project that this scratch database
+    # is not about; the benchmark's table is created below and passed as --tables.
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--database=proxy", "-v", "0"],
+        [sys.executable, "manage.py", "migrate", "--database=proxy", "--skip-checks", "-v", "0"],
         cwd=PROJECT,
         env=manage_environment(bench_url),
         check=True,
     )
     connection = connect(bench_url)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE PUBLICATION {name} FOR TABLE items")
+        cursor.execute(CREATE_TABLE)
+        cursor.execute(f"CREATE PUBLICATION {name} FOR TABLE {TABLE}")
         cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [name])
     connection.autocommit = False
     with connection.cursor() as cursor:
         for _ in range(changes // TRANSACTION_SIZE):
             ids = [str(uuid.uuid4()) for _ in range(60)]
             cursor.execute(
-                "INSERT INTO items (id, title, notes, done, created_at, updated_at) "
-                "SELECT id::uuid, 'item ' || id, 'some notes', false, now(), now() "
+                "INSERT INTO benchmark_rows (id, title, notes, done, created_at, updated_at) "
+                "SELECT id::uuid, 'row ' || id, 'some notes', false, now(), now() "
                 "FROM unnest(%s::text[]) AS id",
                 [ids],
             )
             cursor.execute(
-                "UPDATE items SET done = true, updated_at = now() WHERE id = ANY(%s::uuid[])",
+                "UPDATE benchmark_rows SET done = true, updated_at = now() "
+                "WHERE id = ANY(%s::uuid[])",
                 [ids[:30]],
             )
-            cursor.execute("DELETE FROM items WHERE id = ANY(%s::uuid[])", [ids[30:40]])
+            cursor.execute("DELETE FROM benchmark_rows WHERE id = ANY(%s::uuid[])", [ids[30:40]])
             connection.commit()
         cursor.execute("SELECT pg_current_wal_lsn()::text")
         (end_lsn,) = cursor.fetchone()
@@ -178,6 +195,8 @@ def consume_changes(bench_url, publication, slot, sink, changes):
             slot,
             "--publication",
             publication,
+            "--tables",
+            TABLE,
             "--max-events",
             str(changes),
             "-v",

@@ -38,6 +38,12 @@ class ChangeEvent(models.Model):
         return f"{self.operation} {self.table_name} {self.primary_key}"
 
 
+class CheckpointQuerySet(models.QuerySet):
+    def lsn(self, slot: str) -> int:
+        """How far the slot's changes are stored; 0 when nothing is (no commit ends at 0)."""
+        return self.filter(slot=slot).values_list("lsn", flat=True).first() or 0
+
+
 class Checkpoint(models.Model):
     """How far a slot's changes are stored: the end of the last stored transaction's commit.
 
@@ -47,6 +53,8 @@ class Checkpoint(models.Model):
     slot = models.TextField(primary_key=True)
     lsn = models.BigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CheckpointQuerySet.as_manager()
 
     def __str__(self):
         return f"{self.slot} @ {self.lsn}"

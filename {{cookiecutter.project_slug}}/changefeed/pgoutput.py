@@ -1,4 +1,4 @@
-"""Decode PostgreSQL's ``pgoutput`` logical replication messages (protocol version 1).
+"""The wire protocol of PostgreSQL's ``pgoutput`` logical replication messages (version 1).
 
 ``pgoutput`` is the output plugin behind PostgreSQL's own publications and subscriptions. It is
 built into every server since PostgreSQL 10, so reading a change feed with it needs no server
@@ -8,13 +8,11 @@ Protocol", section "Logical Replication Message Formats"; the names below follow
 
 The decoder is pure and stateless: :func:`decode_message` turns the payload of one message (an
 ``XLogData`` payload on a replication connection, or one ``data`` row of
-``pg_logical_slot_get_binary_changes``) into one frozen dataclass. Keeping track of relations,
-transactions and acknowledged LSNs is the caller's job.
-
-Column values arrive as the server's text output, so :func:`convert_value` and
-:func:`row_to_dict` turn them into JSON-friendly Python values. Text is decoded as UTF-8 (the
-client encoding the caller should ask for), and date/time values assume ``DateStyle=ISO``, the
-setting PostgreSQL's own subscriber uses. With the ``binary`` option (PostgreSQL 14+) values come
+``pg_logical_slot_get_binary_changes``) into one immutable value: a :class:`RowChange` for the
+Insert, Update and Delete messages that make up nearly all of a stream, a frozen dataclass for
+the others. Keeping track of relations, transactions and acknowledged LSNs is the caller's job.
+Column values are the server's text output, converted while read when the caller passes
+converters (see :mod:`changefeed.values`). With the ``binary`` option (PostgreSQL 14+) values come
 in each type's binary send format instead, and are kept as bytes.
 
 Only protocol version 1 is decoded. Versions 2 and 3 add streamed in-progress transactions and
@@ -25,14 +23,13 @@ cannot tell apart from a relation OID; their control messages are therefore refu
 """
 
 import enum
-import json
-import math
-import re
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias
+from typing import Final, Literal, NamedTuple, TypeAlias
+
+from changefeed.values import Converters, JsonValue
 
 __all__ = [
     "UNCHANGED_TOAST",
@@ -40,29 +37,17 @@ __all__ = [
     "Column",
     "ColumnValue",
     "Commit",
-    "Converters",
-    "Delete",
-    "Insert",
-    "JsonValue",
     "Message",
     "Origin",
     "PgOutputDecodeError",
     "PgOutputMessage",
-    "ROW_CHANGES",
     "Relation",
     "RowChange",
     "Truncate",
     "TupleData",
     "Type",
     "UnchangedToast",
-    "Update",
-    "convert_value",
     "decode_message",
-    "decode_row_change",
-    "format_lsn",
-    "parse_lsn",
-    "row_to_dict",
-    "value_converters",
 ]
 
 
@@ -85,13 +70,25 @@ UNCHANGED_TOAST: Final = UnchangedToast.UNCHANGED_TOAST
 
 #: One column of a tuple: text output, raw bytes (``binary`` option only), NULL, or unchanged.
 ColumnValue: TypeAlias = str | bytes | UnchangedToast | None
-TupleData: TypeAlias = tuple[ColumnValue, ...]
-JsonValue: TypeAlias = None | bool | int | float | str | list[Any] | dict[str, Any]
-#: An Insert, Update or Delete as :func:`decode_row_change` gives it: operation letter, relation
-#: OID, old tuple kind (``'K'``, ``'O'`` or None), old tuple or None, new tuple or None.
-RowChange: TypeAlias = tuple[str, int, str | None, TupleData | None, TupleData | None]
-#: Per column of a relation, the function turning its text into a JSON value (None: keep text).
-Converters: TypeAlias = tuple[Callable[[str], JsonValue] | None, ...]
+#: A tuple's values, in its relation's column order: as above, or converted (see ``converters``).
+TupleData: TypeAlias = tuple[ColumnValue | JsonValue, ...]
+
+
+class RowChange(NamedTuple):
+    """An Insert, Update or Delete message.
+
+    ``old_kind`` is ``'K'`` when the key changed or the row was deleted (``old`` then holds the
+    old key columns and None elsewhere), ``'O'`` under ``REPLICA IDENTITY FULL`` (the whole old
+    row), or None when no old values were sent (an insert; an update of default identity). In an
+    update's ``new``, :data:`UNCHANGED_TOAST` marks values left alone. A NamedTuple: nearly every
+    message of a stream is one, and a tuple is the cheapest value to build and unpack.
+    """
+
+    operation: Literal["insert", "update", "delete"]
+    relation_oid: int
+    old_kind: Literal["K", "O"] | None
+    old: TupleData | None
+    new: TupleData | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,38 +162,6 @@ class Type:
 
 
 @dataclass(frozen=True, slots=True)
-class Insert:
-    """A new row."""
-
-    relation_oid: int
-    new: TupleData
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """A changed row. The old values come only when the replica identity asks for them.
-
-    ``old_kind`` is ``'K'`` when the key changed (``old`` then holds the old key columns and
-    None elsewhere), ``'O'`` under ``REPLICA IDENTITY FULL`` (the whole old row), or None when
-    no old values were sent. In ``new``, :data:`UNCHANGED_TOAST` marks values left alone.
-    """
-
-    relation_oid: int
-    old: TupleData | None
-    old_kind: Literal["K", "O"] | None
-    new: TupleData
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """A deleted row, identified by its old key (``'K'``) or its whole old row (``'O'``)."""
-
-    relation_oid: int
-    old: TupleData
-    old_kind: Literal["K", "O"]
-
-
-@dataclass(frozen=True, slots=True)
 class Truncate:
     """One TRUNCATE statement, with every published table it emptied (cascades included)."""
 
@@ -220,8 +185,9 @@ class Message:
 
 
 PgOutputMessage: TypeAlias = (
-    Begin | Commit | Origin | Relation | Type | Insert | Update | Delete | Truncate | Message
+    Begin | Commit | Origin | Relation | Type | RowChange | Truncate | Message
 )
+
 
 _UINT16: Final = struct.Struct(">H")
 _INT32: Final = struct.Struct(">i")
@@ -232,48 +198,6 @@ _UINT64: Final = struct.Struct(">Q")
 # Timestamps count microseconds from the PostgreSQL epoch, not the Unix one.
 _POSTGRES_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
-_MESSAGE_NAMES: Final = {
-    ord("B"): "Begin",
-    ord("C"): "Commit",
-    ord("O"): "Origin",
-    ord("R"): "Relation",
-    ord("Y"): "Type",
-    ord("I"): "Insert",
-    ord("U"): "Update",
-    ord("D"): "Delete",
-    ord("T"): "Truncate",
-    ord("M"): "Message",
-    ord("S"): "Stream Start",
-    ord("E"): "Stream Stop",
-    ord("c"): "Stream Commit",
-    ord("A"): "Stream Abort",
-    ord("b"): "Begin Prepare",
-    ord("P"): "Prepare",
-    ord("K"): "Commit Prepared",
-    ord("r"): "Rollback Prepared",
-    ord("p"): "Stream Prepare",
-}
-
-_STREAMING: Final = (
-    "streamed in-progress transactions are protocol version 2+; "
-    "start replication with proto_version '1' (or streaming 'off')"
-)
-_TWO_PHASE: Final = (
-    "two-phase commit is protocol version 3+; "
-    "start replication with proto_version '1' (or two_phase 'off')"
-)
-_UNSUPPORTED: Final = {
-    ord("S"): _STREAMING,
-    ord("E"): _STREAMING,
-    ord("c"): _STREAMING,
-    ord("A"): _STREAMING,
-    ord("b"): _TWO_PHASE,
-    ord("P"): _TWO_PHASE,
-    ord("K"): _TWO_PHASE,
-    ord("r"): _TWO_PHASE,
-    ord("p"): _TWO_PHASE,
-}
-
 _NULL: Final = ord("n")
 _UNCHANGED: Final = ord("u")
 _TEXT: Final = ord("t")
@@ -281,11 +205,7 @@ _BINARY: Final = ord("b")
 
 
 def _describe(tag: int) -> str:
-    return f"pgoutput {_MESSAGE_NAMES[tag]} ({chr(tag)!r})"
-
-
-def _describe_any(tag: int) -> str:
-    return _describe(tag) if tag in _MESSAGE_NAMES else f"unknown pgoutput ({chr(tag)!r})"
+    return f"pgoutput {_KINDS[tag].name} ({chr(tag)!r})"
 
 
 class _Reader:
@@ -313,6 +233,10 @@ class _Reader:
             f"{_describe(self.data[0])} message malformed at byte {offset} "
             f"of {len(self.data)}: {problem}"
         )
+
+    def converters_of(self, relation_oid: int) -> Converters | None:
+        """The relation's converters, if the caller knows the relation."""
+        return self.converters.get(relation_oid) if self.converters else None
 
     def byte(self) -> int:
         value = self.data[self.pos]
@@ -446,25 +370,36 @@ class _Reader:
             raise self.invalid_value(start, error) from None
 
 
-# Python evaluates call arguments left to right, so each decoder can read its fields straight into
-# the constructor as long as the arguments are listed in wire order.
+# Each decoder reads the fields in wire order, one statement each, then builds the message.
 
 
 def _decode_begin(reader: _Reader) -> Begin:
-    return Begin(final_lsn=reader.uint64(), commit_time=reader.timestamp(), xid=reader.uint32())
+    final_lsn = reader.uint64()
+    commit_time = reader.timestamp()
+    xid = reader.uint32()
+    return Begin(final_lsn, commit_time, xid)
 
 
 def _decode_commit(reader: _Reader) -> Commit:
-    return Commit(
-        flags=reader.byte(),
-        lsn=reader.uint64(),
-        end_lsn=reader.uint64(),
-        commit_time=reader.timestamp(),
-    )
+    flags = reader.byte()
+    lsn = reader.uint64()
+    end_lsn = reader.uint64()
+    commit_time = reader.timestamp()
+    return Commit(flags, lsn, end_lsn, commit_time)
 
 
 def _decode_origin(reader: _Reader) -> Origin:
-    return Origin(lsn=reader.uint64(), name=reader.string())
+    lsn = reader.uint64()
+    name = reader.string()
+    return Origin(lsn, name)
+
+
+def _decode_column(reader: _Reader) -> Column:
+    is_key = bool(reader.byte() & 1)
+    name = reader.string()
+    type_oid = reader.uint32()
+    type_modifier = reader.int32()
+    return Column(is_key, name, type_oid, type_modifier)
 
 
 def _decode_relation(reader: _Reader) -> Relation:
@@ -472,59 +407,48 @@ def _decode_relation(reader: _Reader) -> Relation:
     namespace = reader.string()
     name = reader.string()
     replica_identity = chr(reader.byte())
-    columns = tuple(
-        Column(
-            is_key=bool(reader.byte() & 1),
-            name=reader.string(),
-            type_oid=reader.uint32(),
-            type_modifier=reader.int32(),
-        )
-        for _ in range(reader.uint16())
-    )
+    count = reader.uint16()
+    columns = tuple(_decode_column(reader) for _ in range(count))
     return Relation(oid, namespace, name, replica_identity, columns)
 
 
 def _decode_type(reader: _Reader) -> Type:
-    return Type(oid=reader.uint32(), namespace=reader.string(), name=reader.string())
+    oid = reader.uint32()
+    namespace = reader.string()
+    name = reader.string()
+    return Type(oid, namespace, name)
 
 
-def _read_row_change(reader: _Reader) -> RowChange:
-    operation = chr(reader.data[0])
+# Row changes are built with tuple.__new__: half the cost of RowChange(...), on every message.
+_new_row_change = tuple.__new__
+
+
+def _decode_insert(reader: _Reader) -> RowChange:
     relation_oid = reader.uint32()
-    # Converted values if the caller knows the relation.
-    converters = reader.converters.get(relation_oid) if reader.converters else None
-    old_kind: str | None = None
-    old = new = None
-    if operation == "I":
-        reader.marker(b"N")
-        new = reader.tuple_data(converters)
-    elif operation == "U":
-        old_kind = reader.marker(b"KON")
-        if old_kind == "N":
-            old_kind = None
-        else:
-            old = reader.tuple_data(converters)
-            reader.marker(b"N")
-        new = reader.tuple_data(converters)
+    reader.marker(b"N")
+    new = reader.tuple_data(reader.converters_of(relation_oid))
+    return _new_row_change(RowChange, ("insert", relation_oid, None, None, new))
+
+
+def _decode_update(reader: _Reader) -> RowChange:
+    relation_oid = reader.uint32()
+    converters = reader.converters_of(relation_oid)
+    old_kind: str | None = reader.marker(b"KON")
+    old = None
+    if old_kind == "N":  # no old values: the new tuple follows at once
+        old_kind = None
     else:
-        old_kind = reader.marker(b"KO")
         old = reader.tuple_data(converters)
-    return operation, relation_oid, old_kind, old, new
+        reader.marker(b"N")
+    new = reader.tuple_data(converters)
+    return _new_row_change(RowChange, ("update", relation_oid, old_kind, old, new))
 
 
-def _decode_insert(reader: _Reader) -> Insert:
-    _, relation_oid, _, _, new = _read_row_change(reader)
-    return Insert(relation_oid, new)
-
-
-def _decode_update(reader: _Reader) -> Update:
-    _, relation_oid, old_kind, old, new = _read_row_change(reader)
-    return Update(relation_oid, old, old_kind, new)
-
-
-def _decode_delete(reader: _Reader) -> Delete:
-    _, relation_oid, old_kind, old, _ = _read_row_change(reader)
-    return Delete(relation_oid, old, old_kind)
+def _decode_delete(reader: _Reader) -> RowChange:
+    relation_oid = reader.uint32()
+    old_kind = reader.marker(b"KO")
+    old = reader.tuple_data(reader.converters_of(relation_oid))
+    return _new_row_change(RowChange, ("delete", relation_oid, old_kind, old, None))
 
 
 def _decode_truncate(reader: _Reader) -> Truncate:
@@ -536,26 +460,54 @@ def _decode_truncate(reader: _Reader) -> Truncate:
 
 
 def _decode_message(reader: _Reader) -> Message:
-    return Message(
-        transactional=bool(reader.byte() & 1),
-        lsn=reader.uint64(),
-        prefix=reader.string(),
-        content=reader.counted_bytes(),
-    )
+    transactional = bool(reader.byte() & 1)
+    lsn = reader.uint64()
+    prefix = reader.string()
+    content = reader.counted_bytes()
+    return Message(transactional, lsn, prefix, content)
 
 
-_DECODERS: Final[dict[int, Callable[[_Reader], PgOutputMessage]]] = {
-    ord("B"): _decode_begin,
-    ord("C"): _decode_commit,
-    ord("O"): _decode_origin,
-    ord("R"): _decode_relation,
-    ord("Y"): _decode_type,
-    ord("I"): _decode_insert,
-    ord("U"): _decode_update,
-    ord("D"): _decode_delete,
-    ord("T"): _decode_truncate,
-    ord("M"): _decode_message,
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """A message type: its name in the manual, and its decoder or why it is refused."""
+
+    name: str
+    decode: Callable[[_Reader], PgOutputMessage] | None = None
+    refused: str | None = None
+
+
+_STREAMING: Final = (
+    "streamed in-progress transactions are protocol version 2+; "
+    "start replication with proto_version '1' (or streaming 'off')"
+)
+_TWO_PHASE: Final = (
+    "two-phase commit is protocol version 3+; "
+    "start replication with proto_version '1' (or two_phase 'off')"
+)
+
+#: Every message type, by its first byte.
+_KINDS: Final[dict[int, _Kind]] = {
+    ord("B"): _Kind("Begin", _decode_begin),
+    ord("C"): _Kind("Commit", _decode_commit),
+    ord("O"): _Kind("Origin", _decode_origin),
+    ord("R"): _Kind("Relation", _decode_relation),
+    ord("Y"): _Kind("Type", _decode_type),
+    ord("I"): _Kind("Insert", _decode_insert),
+    ord("U"): _Kind("Update", _decode_update),
+    ord("D"): _Kind("Delete", _decode_delete),
+    ord("T"): _Kind("Truncate", _decode_truncate),
+    ord("M"): _Kind("Message", _decode_message),
+    ord("S"): _Kind("Stream Start", refused=_STREAMING),
+    ord("E"): _Kind("Stream Stop", refused=_STREAMING),
+    ord("c"): _Kind("Stream Commit", refused=_STREAMING),
+    ord("A"): _Kind("Stream Abort", refused=_STREAMING),
+    ord("b"): _Kind("Begin Prepare", refused=_TWO_PHASE),
+    ord("P"): _Kind("Prepare", refused=_TWO_PHASE),
+    ord("K"): _Kind("Commit Prepared", refused=_TWO_PHASE),
+    ord("r"): _Kind("Rollback Prepared", refused=_TWO_PHASE),
+    ord("p"): _Kind("Stream Prepare", refused=_TWO_PHASE),
 }
+_DECODERS: Final = {tag: kind.decode for tag, kind in _KINDS.items() if kind.decode}
 
 
 def decode_message(
@@ -563,174 +515,34 @@ def decode_message(
 ) -> PgOutputMessage:
     """Decode one complete pgoutput message.
 
-    ``converters`` maps relation OIDs to :func:`value_converters` of their Relation messages.
-    Insert, Update and Delete messages of those relations then carry converted values (as
-    :func:`row_to_dict` would give them) instead of text: one pass over the bytes instead of two.
+    ``converters`` maps relation OIDs to :func:`changefeed.values.value_converters` of their
+    Relation messages' column types. Row changes of those relations then carry converted values
+    instead of text: one pass over the bytes instead of two.
 
     Raises :class:`PgOutputDecodeError` naming the message type and byte offset when the input
     is truncated, has bytes past the end of the message, is otherwise corrupt, or is a protocol
     version 2+ message.
     """
-    data = _whole(data)
-    decoder = _DECODERS.get(data[0])
-    if decoder is None:
-        tag = data[0]
-        if tag in _UNSUPPORTED:
-            raise PgOutputDecodeError(
-                f"unsupported {_describe(tag)} message at byte 0: {_UNSUPPORTED[tag]}"
-            )
-        raise PgOutputDecodeError(f"unknown pgoutput message type {chr(tag)!r} at byte 0")
-    return _read_all(_Reader(data, converters), decoder)
-
-
-#: The message types :func:`decode_row_change` takes, as their first byte: Insert, Update, Delete.
-ROW_CHANGES: Final = frozenset(b"IUD")
-
-
-def decode_row_change(
-    data: bytes | bytearray | memoryview, converters: Mapping[int, Converters] | None = None
-) -> RowChange:
-    """Decode an Insert, Update or Delete message to a plain tuple of its fields.
-
-    The same as :func:`decode_message` gives, as ``(operation, relation_oid, old_kind, old,
-    new)`` with ``operation`` ``'I'``, ``'U'`` or ``'D'``, but without building a message object:
-    for loops over whole streams, which are nearly all row changes. Other messages are refused
-    with a :class:`PgOutputDecodeError`; check the first byte against :data:`ROW_CHANGES`.
-    """
-    data = _whole(data)
-    if data[0] not in ROW_CHANGES:
-        raise PgOutputDecodeError(f"{_describe_any(data[0])} message is not a row change")
-    return _read_all(_Reader(data, converters), _read_row_change)
-
-
-def _whole(data: bytes | bytearray | memoryview) -> bytes:
     if not isinstance(data, bytes):
         data = bytes(data)  # one copy here makes every slice and find below a plain bytes one
     if not data:
         raise PgOutputDecodeError("empty pgoutput message")
-    return data
-
-
-def _read_all(reader: _Reader, read: Callable[[_Reader], Any]) -> Any:
-    """Read one message with ``read``, which must consume it all."""
+    decode = _DECODERS.get(data[0])
+    if decode is None:
+        tag = data[0]
+        if tag in _KINDS:
+            raise PgOutputDecodeError(
+                f"unsupported {_describe(tag)} message at byte 0: {_KINDS[tag].refused}"
+            )
+        raise PgOutputDecodeError(f"unknown pgoutput message type {chr(tag)!r} at byte 0")
+    reader = _Reader(data, converters)
     try:
-        message = read(reader)
+        message = decode(reader)
     except (struct.error, IndexError):
         raise reader.truncated(reader.pos) from None
-    extra = len(reader.data) - reader.pos
+    extra = len(data) - reader.pos
     if extra:
         raise reader.malformed(
             reader.pos, f"{extra} unexpected {'byte' if extra == 1 else 'bytes'} after the message"
         )
     return message
-
-
-def _parse_bool(text: str) -> bool:
-    if text == "t":
-        return True
-    if text == "f":
-        return False
-    raise ValueError(f"invalid boolean output {text!r}")
-
-
-def _parse_float(text: str) -> float | str:
-    value = float(text)
-    # JSON has no NaN or Infinity: keep PostgreSQL's spelling of those, as for numeric.
-    return value if math.isfinite(value) else text
-
-
-def _iso_timestamp(text: str) -> str:
-    # PostgreSQL's ISO DateStyle prints ISO 8601 but for a space between date and time. Values
-    # with no ISO 8601 form (infinity, BC, years past 9999) keep PostgreSQL's spelling.
-    if text[-1].isdigit() and text[4:5] == "-":
-        return text.replace(" ", "T", 1)
-    return text
-
-
-def _with_offset_minutes(text: str) -> str:
-    # PostgreSQL shortens a whole-hour offset to "+02"; ISO 8601 readers want "+02:00".
-    return text + ":00" if text[-3] in "+-" else text
-
-
-def _iso_timestamptz(text: str) -> str:
-    # Both steps above, inline: timestamps are in nearly every row.
-    if text[-1].isdigit() and text[4:5] == "-":
-        text = text.replace(" ", "T", 1)
-        return text + ":00" if text[-3] in "+-" else text
-    return text
-
-
-# Types missing here keep their text output, which is already the best JSON form for text,
-# varchar, bpchar and name; for numeric (exact, where a float would round); for uuid
-# (canonical lowercase); for bytea (hex '\x...'); and for date and time (ISO 8601 already).
-# Date and time values stay strings rather than datetime objects: JSON has no such type, and
-# this is the consumer's hot path, where parsing and re-printing each one would cost the most.
-_CONVERTERS: Final[dict[int, Callable[[str], JsonValue]]] = {
-    16: _parse_bool,  # bool
-    20: int,  # int8
-    21: int,  # int2
-    23: int,  # int4
-    26: int,  # oid
-    700: _parse_float,  # float4
-    701: _parse_float,  # float8
-    114: json.loads,  # json
-    3802: json.loads,  # jsonb
-    1266: _with_offset_minutes,  # timetz
-    1114: _iso_timestamp,  # timestamp
-    1184: _iso_timestamptz,  # timestamptz
-}
-
-
-def convert_value(type_oid: int, text: str) -> JsonValue:
-    """Turn one column's text output into a JSON-friendly value, going by its type's OID.
-
-    Date and time values come out as ISO 8601 strings, so that
-    ``'2024-01-02 03:04:05.123+00'`` becomes ``'2024-01-02T03:04:05.123+00:00'``. Types
-    without a conversion below keep their text. Raises ValueError for text that PostgreSQL
-    would never print for the type.
-    """
-    convert = _CONVERTERS.get(type_oid)
-    return text if convert is None else convert(text)
-
-
-def value_converters(relation: Relation) -> Converters:
-    """Per column, what :func:`convert_value` applies (None: the text stays); for
-    :func:`decode_message`'s ``converters``."""
-    return tuple(_CONVERTERS.get(column.type_oid) for column in relation.columns)
-
-
-def row_to_dict(
-    relation: Relation, values: Sequence[ColumnValue]
-) -> dict[str, JsonValue | bytes | UnchangedToast]:
-    """Map a tuple's values to column names, converting text with :func:`convert_value`.
-
-    None (NULL), binary values and :data:`UNCHANGED_TOAST` pass through as they are.
-    """
-    columns = relation.columns
-    if len(values) != len(columns):
-        raise ValueError(
-            f"relation {relation.name!r} has {len(columns)} columns but the tuple has "
-            f"{len(values)} values"
-        )
-    return {
-        column.name: convert_value(column.type_oid, value) if isinstance(value, str) else value
-        for column, value in zip(columns, values, strict=True)
-    }
-
-
-_LSN: Final = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
-
-
-def format_lsn(lsn: int) -> str:
-    """Spell an LSN the way PostgreSQL does: two hexadecimal 32-bit halves, ``'16/B374D848'``."""
-    if not 0 <= lsn < 1 << 64:
-        raise ValueError(f"LSN {lsn} is not an unsigned 64-bit integer")
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
-
-
-def parse_lsn(text: str) -> int:
-    """Read an LSN spelled ``'X/Y'``, as in ``pg_current_wal_lsn()`` output."""
-    match = _LSN.fullmatch(text)
-    if match is None:
-        raise ValueError(f"invalid LSN {text!r}: expected two hexadecimal numbers as 'X/Y'")
-    return int(match[1], 16) << 32 | int(match[2], 16)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from django.db import connections
 
+from changefeed.lsn import format_lsn
 from changefeed.models import ChangeEvent, Checkpoint
-from changefeed.pgoutput import format_lsn
 
-NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # unquoted, lower case: as Postgres folds it
 # Electric 0.12's own publication and slot (electric_replication_out_<database>).
 ELECTRIC_NAMES = {"publication": "electric_publication", "slot": "electric_replication_out"}
 OWN_TABLES = {ChangeEvent._meta.db_table, Checkpoint._meta.db_table}
@@ -27,7 +27,7 @@ class SlotBusy(ChangeFeedError):
 
 
 @dataclass(frozen=True)
-class FeedConfig:
+class ReplicationConfig:
     slot: str
     publication: str
     tables: tuple[str, ...]
@@ -42,9 +42,9 @@ class SlotState:
     wal_status: str | None
 
 
-def validate_names(config: FeedConfig) -> None:
+def validate_names(config: ReplicationConfig) -> None:
     for option, name in (("slot", config.slot), ("publication", config.publication)):
-        if not NAME.match(name):
+        if not IDENTIFIER.fullmatch(name):
             raise ChangeFeedError(
                 f"{option} name {name!r} must be 1 to 63 lower-case letters, digits or underscores."
             )
@@ -56,11 +56,11 @@ def validate_names(config: FeedConfig) -> None:
         raise ChangeFeedError("No tables to consume: set CHANGEFEED_TABLES or pass --tables.")
 
 
-def _cursor(config: FeedConfig):
+def _cursor(config: ReplicationConfig):
     return connections[config.database].cursor()
 
 
-def check_server(config: FeedConfig) -> None:
+def check_server(config: ReplicationConfig) -> None:
     """wal_level=logical, and a role allowed to replicate."""
     with _cursor(config) as cursor:
         cursor.execute("SHOW wal_level")
@@ -82,7 +82,7 @@ def check_server(config: FeedConfig) -> None:
             )
 
 
-def resolve_tables(config: FeedConfig) -> list[str]:
+def resolve_tables(config: ReplicationConfig) -> list[str]:
     """The configured tables as qualified names; refuses unknown ones and the event store."""
     qualified = []
     with _cursor(config) as cursor:
@@ -109,7 +109,7 @@ def resolve_tables(config: FeedConfig) -> list[str]:
     return qualified
 
 
-def ensure_publication(config: FeedConfig, tables: list[str]) -> None:
+def ensure_publication(config: ReplicationConfig, tables: list[str]) -> None:
     """Create the publication, or make its table list match the configuration."""
     with _cursor(config) as cursor:
         cursor.execute(
@@ -128,7 +128,7 @@ def ensure_publication(config: FeedConfig, tables: list[str]) -> None:
             cursor.execute(f'ALTER PUBLICATION "{config.publication}" SET TABLE {table_list}')
 
 
-def slot_state(config: FeedConfig) -> SlotState | None:
+def slot_state(config: ReplicationConfig) -> SlotState | None:
     with _cursor(config) as cursor:
         cursor.execute(
             "SELECT plugin, database, active_pid, wal_status "
@@ -142,7 +142,7 @@ def slot_state(config: FeedConfig) -> SlotState | None:
     return SlotState(plugin or "", database or "", active_pid, wal_status)
 
 
-def check_slot(config: FeedConfig, state: SlotState | None, checkpoint: int) -> None:
+def check_slot(config: ReplicationConfig, state: SlotState | None, checkpoint: int) -> None:
     """Refuse a slot that is not ours to use, and never paper over a lost one."""
     if state is None:
         if checkpoint:
@@ -178,12 +178,12 @@ def check_slot(config: FeedConfig, state: SlotState | None, checkpoint: int) -> 
         )
 
 
-def create_slot(config: FeedConfig) -> None:
+def create_slot(config: ReplicationConfig) -> None:
     with _cursor(config) as cursor:
         cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [config.slot])
 
 
-def drop_slot(config: FeedConfig) -> bool:
+def drop_slot(config: ReplicationConfig) -> bool:
     with _cursor(config) as cursor:
         cursor.execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
@@ -193,7 +193,7 @@ def drop_slot(config: FeedConfig) -> bool:
         return cursor.rowcount > 0
 
 
-def primary_key_columns(config: FeedConfig, relation_oid: int) -> tuple[str, ...]:
+def primary_key_columns(config: ReplicationConfig, relation_oid: int) -> tuple[str, ...]:
     with _cursor(config) as cursor:
         cursor.execute(
             "SELECT a.attname FROM pg_index i "
@@ -205,7 +205,7 @@ def primary_key_columns(config: FeedConfig, relation_oid: int) -> tuple[str, ...
         return tuple(name for (name,) in cursor.fetchall())
 
 
-def prepare(config: FeedConfig, checkpoint: int) -> None:
+def prepare(config: ReplicationConfig, checkpoint: int) -> None:
     """Everything the stream needs before it connects, checked in the order a user fixes it."""
     validate_names(config)
     check_server(config)
@@ -216,7 +216,7 @@ def prepare(config: FeedConfig, checkpoint: int) -> None:
         create_slot(config)
 
 
-def slot_status(config: FeedConfig) -> dict | None:
+def slot_status(config: ReplicationConfig) -> dict | None:
     """The slot as pg_replication_slots sees it, with the WAL it holds back, in bytes."""
     with _cursor(config) as cursor:
         cursor.execute(
@@ -240,6 +240,6 @@ def slot_status(config: FeedConfig) -> dict | None:
     return dict(zip(keys, row, strict=True))
 
 
-def drop_publication(config: FeedConfig) -> None:
+def drop_publication(config: ReplicationConfig) -> None:
     with _cursor(config) as cursor:
         cursor.execute(f'DROP PUBLICATION IF EXISTS "{config.publication}"')

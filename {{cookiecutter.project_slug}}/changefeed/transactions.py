@@ -11,19 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from changefeed.lsn import format_lsn
 from changefeed.pgoutput import (
-    ROW_CHANGES,
     UNCHANGED_TOAST,
     Begin,
     Commit,
-    Converters,
     Relation,
+    RowChange,
     Truncate,
     decode_message,
-    decode_row_change,
-    format_lsn,
-    value_converters,
 )
+from changefeed.values import Converters, value_converters
 
 
 @dataclass(slots=True)
@@ -86,13 +84,14 @@ class TransactionAssembler:
         """Forget a half-received transaction, e.g. after the connection dropped mid-way."""
         self._current = None
 
-    def feed(self, payload: bytes, lsn: int) -> Transaction | None:
-        """Take one message's bytes (an XLogData payload) and the LSN it was sent at."""
-        # Row changes first, decoded without a message object: they are nearly all of the stream.
-        if payload and payload[0] in ROW_CHANGES:
-            self._add(lsn, *decode_row_change(payload, self._converters))
-            return None
+    def receive(self, payload: bytes, lsn: int) -> Transaction | None:
+        """Take one message's bytes (an XLogData payload) and the LSN it was sent at; returns the
+        transaction its Commit completes."""
         message = decode_message(payload, self._converters)
+        # Row changes first, and without `match`: they are nearly all of the stream.
+        if type(message) is RowChange:
+            self._add(lsn, message)
+            return None
         match message:
             case Begin():
                 if self._current is not None:
@@ -110,7 +109,9 @@ class TransactionAssembler:
                 return transaction
             case Relation():
                 self._relations[message.oid] = _Table(message, self._key_columns(message))
-                self._converters[message.oid] = value_converters(message)
+                self._converters[message.oid] = value_converters(
+                    column.type_oid for column in message.columns
+                )
             case Truncate():
                 transaction = self._transaction("Truncate", lsn)
                 for oid in message.relation_oids:
@@ -133,9 +134,9 @@ class TransactionAssembler:
         except KeyError:
             raise ProtocolError(f"change for relation {oid} before its Relation message") from None
 
-    def _add(self, lsn: int, letter: str, relation_oid: int, old_kind, old, new) -> None:
+    def _add(self, lsn: int, change: RowChange) -> None:
         # Called for nearly every message: the lookups are inlined, the helpers only raise.
-        operation = _OPERATIONS[letter]
+        operation, relation_oid, old_kind, old, new = change
         transaction = self._current
         if transaction is None:
             transaction = self._transaction(operation.capitalize(), lsn)
@@ -147,7 +148,7 @@ class TransactionAssembler:
         if new is not None:
             new_row = dict(zip(table.columns, new, strict=True))
             # Only an update can leave a TOASTed value out.
-            if letter == "U" and UNCHANGED_TOAST in new:
+            if operation == "update" and UNCHANGED_TOAST in new:
                 unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
                 for name in unchanged:
                     del new_row[name]
@@ -165,9 +166,6 @@ class TransactionAssembler:
                 lsn, len(changes), table.name, operation, primary_key, old_row, new_row, unchanged
             )
         )
-
-
-_OPERATIONS = {"I": "insert", "U": "update", "D": "delete"}
 
 
 class _Table:

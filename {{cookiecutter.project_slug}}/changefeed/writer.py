@@ -10,22 +10,26 @@ from collections.abc import Callable
 
 from django.db import connections
 
+from changefeed.sinks import Sink
 from changefeed.transactions import Transaction
 
-# How often a waiting stream tells the server it is alive: well inside any wal_sender_timeout.
-KEEP_ALIVE_SECONDS = 0.5
+# How often a waiting stream runs its `while_waiting` callback: well inside any timeout of the
+# server's (the stream tells the server it is alive).
+WAIT_SECONDS = 0.5
 
 
 class BatchWriter(threading.Thread):
     """Hands batches to a sink in order; `stored_lsn` is the end of the last one it made safe.
 
     The stream acknowledges only `stored_lsn`, never what is merely queued. The sink runs on
-    this thread, with this thread's own Django connection.
+    this thread, with this thread's own Django connection. Whoever waits for this thread (to
+    queue a batch, or to finish) has `while_waiting` called every WAIT_SECONDS meanwhile.
     """
 
-    def __init__(self, sink, max_queued: int = 2):
+    def __init__(self, sink: Sink, while_waiting: Callable[[], None], max_queued: int = 2):
         super().__init__(name="changefeed-writer", daemon=True)
         self.sink = sink
+        self.while_waiting = while_waiting
         self.stored_lsn = 0
         self.stored_events = 0
         self.error: BaseException | None = None
@@ -45,30 +49,29 @@ class BatchWriter(threading.Thread):
         finally:
             connections.close_all()  # this thread's connections only
 
-    def put(self, batch: list[Transaction], keep_alive: Callable[[], None]) -> None:
-        """Encode and queue a batch; while the queue is full, keep the replication connection
-        alive."""
+    def put(self, batch: list[Transaction]) -> None:
+        """Encode and queue a batch."""
         item = (batch, self.sink.encode(batch))
         while True:
             self.raise_error()
             try:
-                self._queue.put(item, timeout=KEEP_ALIVE_SECONDS)
+                self._queue.put(item, timeout=WAIT_SECONDS)
                 return
             except queue.Full:
-                keep_alive()
+                self.while_waiting()
 
-    def finish(self, keep_alive: Callable[[], None]) -> None:
+    def finish(self) -> None:
         """Store everything queued, then stop; raises what the sink raised, if anything."""
-        keep_alive()
+        self.while_waiting()
         while self.is_alive():
             try:
-                self._queue.put(None, timeout=KEEP_ALIVE_SECONDS)
+                self._queue.put(None, timeout=WAIT_SECONDS)
                 break
             except queue.Full:
-                keep_alive()
+                self.while_waiting()
         while self.is_alive():
-            self.join(timeout=KEEP_ALIVE_SECONDS)
-            keep_alive()
+            self.join(timeout=WAIT_SECONDS)
+            self.while_waiting()
         self.raise_error()
 
     def raise_error(self) -> None:

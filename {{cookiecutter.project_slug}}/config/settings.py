@@ -122,9 +122,10 @@ ELECTRIC_SKIP_DDLX = env.bool("ELECTRIC_SKIP_DDLX", default=False)
 CHANGEFEED_NAME = "{{ cookiecutter.project_slug }}_changefeed"
 CHANGEFEED_SLOT = env.str("CHANGEFEED_SLOT", default=CHANGEFEED_NAME)
 CHANGEFEED_PUBLICATION = env.str("CHANGEFEED_PUBLICATION", default=CHANGEFEED_NAME)
+# The sample app's table: when you remove `items`, name your own (check changefeed.E001 says so).
 CHANGEFEED_TABLES = env.list("CHANGEFEED_TABLES", default=["items"])
-# Optional dotted path of a function called with each transaction, inside the store's transaction.
-CHANGEFEED_HANDLER = env.str("CHANGEFEED_HANDLER", default="") or None
+# Dotted paths of functions called in order with each transaction, inside the store's transaction.
+CHANGEFEED_HANDLERS = env.list("CHANGEFEED_HANDLERS", default=[])
 {%- endif %}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -20,6 +20,20 @@ from tests.postgres import janitor
 
 PROJECT = Path(__file__).resolve().parents[2]
 
+# The table the tests change and the consumer reads: the tests' own, so that they do not depend on
+# any app of the project (the sample `items` app can be deleted).
+TABLE = "source_rows"
+CREATE_TABLE = f"""
+CREATE TABLE {TABLE} (
+    id uuid PRIMARY KEY,
+    title text NOT NULL,
+    notes text NOT NULL,
+    done boolean NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+)
+"""
+
 
 def database_url(server, name, user=None, password=None):
     user = user or server["USER"]
@@ -39,22 +53,32 @@ def manage_environment(server, name, **overrides):
         # Slots are per server, not per database: each test database gets its own names.
         "CHANGEFEED_SLOT": name,
         "CHANGEFEED_PUBLICATION": name,
+        "CHANGEFEED_TABLES": TABLE,
         **overrides,
     }
 
 
 @contextmanager
 def migrated_database(server):
-    """A migrated database, for each test's database to be copied from (fast: no migrate each)."""
+    """A migrated database with the tests' table, for each test's database to be copied from
+    (fast: no migrate each)."""
     name = f"changefeed_template_{uuid.uuid4().hex[:8]}"
     with janitor(server, name):
+        # --skip-checks: CHANGEFEED_TABLES names the tests' table, which no model provides, so
+        # changefeed.E001 would refuse it (consume_changes itself runs no system checks).
         subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--database=proxy", "-v", "0"],
+            [sys.executable, "manage.py", "migrate", "--database=proxy", "--skip-checks"],
             cwd=PROJECT,
             env=manage_environment(server, name),
             check=True,
             capture_output=True,
         )
+        connection = psycopg2.connect(database_url(server, name))
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute(CREATE_TABLE)
+        finally:
+            connection.close()
         yield name
 
 

@@ -9,8 +9,17 @@ from django.db import connection
 def count_changes(transaction):
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO handled (xid, changes) VALUES (%s, %s)",
+            "INSERT INTO handled (handler, xid, changes) VALUES ('count_changes', %s, %s)",
             [transaction.xid, len(transaction.changes)],
+        )
+
+
+def count_inserts(transaction):
+    inserts = sum(change.operation == "insert" for change in transaction.changes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO handled (handler, xid, changes) VALUES ('count_inserts', %s, %s)",
+            [transaction.xid, inserts],
         )
 
 

@@ -6,15 +6,17 @@ import signal
 import uuid
 
 import pytest
+from feeds import TABLE
 
 from changefeed.stream import COLLECT_EVERY_BATCHES
 
-ITEM = (
-    "INSERT INTO items (id, title, notes, done, created_at, updated_at) "
+ROW = (
+    f"INSERT INTO {TABLE} (id, title, notes, done, created_at, updated_at) "
     "VALUES (%s, %s, '', false, now(), now()) RETURNING 'insert' AS op, id::text, title"
 )
-UPDATE = "UPDATE items SET done = true WHERE id = %s RETURNING 'update' AS op, id::text, title"
-DELETE = "DELETE FROM items WHERE id = %s RETURNING 'delete' AS op, id::text, title"
+UPDATE = f"UPDATE {TABLE} SET done = true WHERE id = %s RETURNING 'update' AS op, id::text, title"
+DELETE = f"DELETE FROM {TABLE} WHERE id = %s RETURNING 'delete' AS op, id::text, title"
+QUALIFIED = f"public.{TABLE}"
 
 
 def new_id():
@@ -29,11 +31,11 @@ def history_of(events):
 
 
 def expected(results):
-    return [(row["op"], row["id"], "public.items") for row in results]
+    return [(row["op"], row["id"], QUALIFIED) for row in results]
 
 
-def consume(feed, *args):
-    result = feed.manage("consume_changes", "--idle-timeout", "1", "-v", "0", *args)
+def consume(feed, *args, env=None):
+    result = feed.manage("consume_changes", "--idle-timeout", "1", "-v", "0", *args, env=env)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -42,18 +44,18 @@ def test_the_store_holds_every_change_in_commit_order(feed):
     assert feed.manage("changefeed_slot", "create").returncode == 0
     a, b, c = new_id(), new_id(), new_id()
     happened = []
-    happened += feed.transaction((ITEM, [a, "a"]), (ITEM, [b, "b"]))
+    happened += feed.transaction((ROW, [a, "a"]), (ROW, [b, "b"]))
     happened += feed.transaction((UPDATE, [a]))
-    happened += feed.transaction((ITEM, [c, "c"]), (UPDATE, [c]), (DELETE, [b]))
-    feed.sql("ALTER TABLE items REPLICA IDENTITY FULL")
+    happened += feed.transaction((ROW, [c, "c"]), (UPDATE, [c]), (DELETE, [b]))
+    feed.sql(f"ALTER TABLE {TABLE} REPLICA IDENTITY FULL")
     happened += feed.transaction((UPDATE, [c]))
     happened += feed.transaction((DELETE, [c]))
-    feed.sql("TRUNCATE items")
+    feed.sql(f"TRUNCATE {TABLE}")
 
     consume(feed)
 
     events = feed.events()
-    assert history_of(events) == [*expected(happened), ("truncate", None, "public.items")]
+    assert history_of(events) == [*expected(happened), ("truncate", None, QUALIFIED)]
     # Ordered by commit, then by position inside each transaction.
     keys = [(event["commit_lsn"], event["position"]) for event in events]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
@@ -72,8 +74,8 @@ def test_a_restart_resumes_after_the_last_stored_transaction(feed):
     ids = [new_id() for _ in range(5)]
     happened = []
     feed.manage("changefeed_slot", "create")
-    for item_id in ids:
-        happened += feed.transaction((ITEM, [item_id, item_id[:8]]))
+    for row_id in ids:
+        happened += feed.transaction((ROW, [row_id, row_id[:8]]))
 
     consume(feed, "--max-events", "2")
     assert history_of(feed.events()) == expected(happened[:2])
@@ -87,7 +89,7 @@ def test_a_restart_resumes_after_the_last_stored_transaction(feed):
 
 def test_a_stopped_consumer_leaves_the_slot_at_its_last_stored_commit(feed):
     feed.manage("changefeed_slot", "create")
-    feed.transaction((ITEM, [new_id(), "x"]))
+    feed.transaction((ROW, [new_id(), "x"]))
 
     consume(feed)
 
@@ -97,7 +99,7 @@ def test_a_stopped_consumer_leaves_the_slot_at_its_last_stored_commit(feed):
     assert slot["active_pid"] is None
     # Acknowledged up to the stored commit; more only if nothing of ours came after it.
     assert slot["confirmed"] >= checkpoint
-    later = feed.transaction((ITEM, [new_id(), "later"]))
+    later = feed.transaction((ROW, [new_id(), "later"]))
     consume(feed)
     assert history_of(feed.events())[-1] == expected(later)[0]
     assert len(feed.events()) == 2
@@ -106,7 +108,7 @@ def test_a_stopped_consumer_leaves_the_slot_at_its_last_stored_commit(feed):
 def test_sigterm_finishes_the_batch_in_hand_acknowledges_and_exits_0(feed):
     consumer = feed.start("consume_changes")
     feed.wait_for(feed.slot, what="the consumer to create its slot")
-    happened = feed.transaction(*[(ITEM, [new_id(), f"t{i}"]) for i in range(50)])
+    happened = feed.transaction(*[(ROW, [new_id(), f"t{i}"]) for i in range(50)])
     feed.wait_for(lambda: len(feed.events()) == 50, what="50 events")
 
     consumer.send_signal(signal.SIGTERM)
@@ -122,7 +124,7 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(feed):
     feed.manage("changefeed_slot", "create")
     happened = []
     for batch in range(60):
-        happened += feed.transaction(*[(ITEM, [new_id(), f"{batch}-{i}"]) for i in range(200)])
+        happened += feed.transaction(*[(ROW, [new_id(), f"{batch}-{i}"]) for i in range(200)])
 
     # Small batches: the backlog takes the consumer well over a second, so the kill lands inside.
     consumer = feed.start("consume_changes", "--batch-size", "100", "-v", "0")
@@ -141,31 +143,31 @@ def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(feed):
 def test_progress_goes_to_stderr_unless_quiet(feed):
     feed.manage("changefeed_slot", "create")
     for batch in range(20):
-        feed.transaction(*[(ITEM, [new_id(), f"{batch}-{i}"]) for i in range(200)])
+        feed.transaction(*[(ROW, [new_id(), f"{batch}-{i}"]) for i in range(200)])
 
     loud = feed.manage(
         "consume_changes", "--idle-timeout", "1", "--progress-every", "0.01", "--batch-size", "200"
     )
-    feed.transaction((ITEM, [new_id(), "one more"]))
+    feed.transaction((ROW, [new_id(), "one more"]))
     quiet = feed.manage("consume_changes", "--idle-timeout", "1", "-v", "0")
 
     assert loud.returncode == 0 and quiet.returncode == 0
-    assert re.search(r"^\d+ events stored, \d+/s, \d+\.\d MB behind the server$", loud.stderr, re.M)
+    assert re.search(r"^\d+ events stored, \d+/s, lag [\d,.]+ (bytes|MB)$", loud.stderr, re.M)
     assert "Consumed 4000 change events" in loud.stderr
     assert (loud.stdout, quiet.stdout, quiet.stderr) == ("", "", "")
 
 
 def test_the_jsonl_sink_prints_one_object_per_change(feed):
     feed.manage("changefeed_slot", "create")
-    item_id = new_id()
-    feed.transaction((ITEM, [item_id, "json"]), (UPDATE, [item_id]))
+    row_id = new_id()
+    feed.transaction((ROW, [row_id, "json"]), (UPDATE, [row_id]))
 
     result = consume(feed, "--sink", "jsonl")
 
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(line["operation"], line["primary_key"]) for line in lines] == [
-        ("insert", {"id": item_id}),
-        ("update", {"id": item_id}),
+        ("insert", {"id": row_id}),
+        ("update", {"id": row_id}),
     ]
     assert set(lines[0]) == {
         "slot",
@@ -185,28 +187,61 @@ def test_the_jsonl_sink_prints_one_object_per_change(feed):
     assert feed.events() == []  # jsonl stores nothing
 
 
-def test_a_handler_runs_inside_the_stores_transaction(feed):
-    feed.sql("CREATE TABLE handled (xid bigint, changes int)")
-    feed.manage("changefeed_slot", "create")
-    feed.transaction((ITEM, [new_id(), "one"]), (ITEM, [new_id(), "two"]))
+HANDLED = "SELECT handler, changes FROM handled ORDER BY id"
 
+
+def test_handlers_run_in_order_inside_the_stores_transaction(feed):
+    feed.sql("CREATE TABLE handled (id serial, handler text, xid bigint, changes int)")
+    feed.manage("changefeed_slot", "create")
+    a, b = new_id(), new_id()
+    feed.transaction((ROW, [a, "one"]), (ROW, [b, "two"]))
+    feed.transaction((UPDATE, [a]), (DELETE, [b]))
+    handlers = [
+        "tests.changefeed.handlers.count_changes",
+        "tests.changefeed.handlers.count_inserts",
+    ]
+
+    # The second handler fails: the first one's writes are rolled back with the batch.
     failed = feed.manage(
-        "consume_changes", "--idle-timeout", "1", "--handler", "tests.changefeed.handlers.fail"
+        "consume_changes",
+        "--idle-timeout",
+        "1",
+        *("--handler", handlers[0], "--handler", "tests.changefeed.handlers.fail"),
     )
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1] == (
         "CommandError: Handler tests.changefeed.handlers.fail failed, so nothing of its batch "
         "was stored: RuntimeError: handler refused the transaction"
     )
-    # Nothing of the failed transaction is stored: not the events, not the handler's rows.
     assert feed.events() == [] and feed.checkpoint() is None
-    assert feed.sql("SELECT * FROM handled") == []
+    assert feed.sql(HANDLED) == []
 
-    consume(feed, "--handler", "tests.changefeed.handlers.count_changes")
-    consume(feed, "--handler", "tests.changefeed.handlers.count_changes")
+    # CHANGEFEED_HANDLERS: both, in order, once per transaction, even when run twice.
+    env = {"CHANGEFEED_HANDLERS": ",".join(handlers)}
+    consume(feed, env=env)
+    consume(feed, env=env)
 
-    assert [row["changes"] for row in feed.sql("SELECT * FROM handled")] == [2]
-    assert len(feed.events()) == 2
+    assert [(row["handler"], row["changes"]) for row in feed.sql(HANDLED)] == [
+        ("count_changes", 2),
+        ("count_inserts", 2),
+        ("count_changes", 2),
+        ("count_inserts", 0),
+    ]
+    assert len(feed.events()) == 4
+
+
+def test_handler_options_replace_the_setting(feed):
+    feed.sql("CREATE TABLE handled (id serial, handler text, xid bigint, changes int)")
+    feed.manage("changefeed_slot", "create")
+    feed.transaction((ROW, [new_id(), "one"]))
+
+    consume(
+        feed,
+        *("--handler", "tests.changefeed.handlers.count_inserts"),
+        env={"CHANGEFEED_HANDLERS": "tests.changefeed.handlers.fail"},
+    )
+
+    assert [row["handler"] for row in feed.sql(HANDLED)] == ["count_inserts"]
 
 
 def test_reference_cycles_a_handler_leaves_are_collected(feed):
@@ -214,7 +249,7 @@ def test_reference_cycles_a_handler_leaves_are_collected(feed):
     feed.sql("CREATE TABLE cycles (alive int)")
     feed.manage("changefeed_slot", "create")
     for number in range(3 * COLLECT_EVERY_BATCHES):
-        feed.transaction((ITEM, [new_id(), f"cycle {number}"]))
+        feed.transaction((ROW, [new_id(), f"cycle {number}"]))
 
     consume(feed, "--batch-size", "1", "--handler", "tests.changefeed.handlers.leave_a_cycle")
 
@@ -275,7 +310,7 @@ def test_a_role_without_replication_is_told_how_to_fix_it(feed):
 
 def test_a_lost_slot_is_never_silently_recreated(feed):
     feed.manage("changefeed_slot", "create")
-    feed.transaction((ITEM, [new_id(), "x"]))
+    feed.transaction((ROW, [new_id(), "x"]))
     consume(feed)
     feed.sql("SELECT pg_drop_replication_slot(%s)", [feed.slot_name])  # someone else drops it
 

@@ -6,6 +6,7 @@ Run them alone with `pytest -m faults`.
 """
 
 import random
+import re
 import shlex
 import signal
 import subprocess
@@ -16,23 +17,23 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from feeds import feed_database, migrated_database
+from feeds import TABLE, feed_database, migrated_database
 from pytest_postgresql import factories
 
 from tests.postgres import server_settings
 
 pytestmark = pytest.mark.faults
 
-AUDIT = """
+AUDIT = f"""
 CREATE TABLE audit (seq bigserial PRIMARY KEY, xid bigint, op text, id text);
-CREATE FUNCTION audit_items() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION audit_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO audit (xid, op, id)
     VALUES (txid_current(), lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
     RETURN NULL;
 END $$;
-CREATE TRIGGER audit_items AFTER INSERT OR UPDATE OR DELETE ON items
-    FOR EACH ROW EXECUTE FUNCTION audit_items();
+CREATE TRIGGER audit_changes AFTER INSERT OR UPDATE OR DELETE ON {TABLE}
+    FOR EACH ROW EXECUTE FUNCTION audit_changes();
 """
 
 # A server of their own for the scenarios that restart, stop or reconfigure it.
@@ -74,15 +75,17 @@ class Writer(threading.Thread):
         deletes = self.random.sample(self.live, min(len(self.live), size // 10))
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO items (id, title, notes, done, created_at, updated_at) "
-                "SELECT id::uuid, 'item', '', false, now(), now() FROM unnest(%s::text[]) id",
+                f"INSERT INTO {TABLE} (id, title, notes, done, created_at, updated_at) "
+                "SELECT id::uuid, 'row', '', false, now(), now() FROM unnest(%s::text[]) id",
                 [inserts],
             )
-            cursor.execute("UPDATE items SET done = NOT done WHERE id = ANY(%s::uuid[])", [updates])
-            cursor.execute("DELETE FROM items WHERE id = ANY(%s::uuid[])", [deletes])
+            cursor.execute(
+                f"UPDATE {TABLE} SET done = NOT done WHERE id = ANY(%s::uuid[])", [updates]
+            )
+            cursor.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s::uuid[])", [deletes])
         connection.commit()
         gone = set(deletes)
-        self.live = [item for item in self.live if item not in gone] + inserts
+        self.live = [row for row in self.live if row not in gone] + inserts
 
     def stop(self):
         self.stopped.set()
@@ -198,7 +201,7 @@ def test_a_terminated_walsender_is_survived_by_reconnecting(audited_feed):
 def test_a_handler_slower_than_wal_sender_timeout_keeps_its_connection(audited_feed):
     feed = audited_feed
     feed.transaction(
-        *[("INSERT INTO items VALUES (gen_random_uuid(), 'slow', '', false, now(), now())",)] * 3
+        *[(f"INSERT INTO {TABLE} VALUES (gen_random_uuid(), 'slow', '', false, now(), now())",)] * 3
     )
     # The server drops a replication connection silent for 2 s; the handler takes 5 s.
     url = feed.url() + "?options=-c%20wal_sender_timeout%3D2s"
@@ -217,11 +220,17 @@ def test_a_handler_slower_than_wal_sender_timeout_keeps_its_connection(audited_f
     assert_exactly_once(feed)
 
 
+def lag_bytes(text):
+    """The last lag a progress line or `changefeed_slot status` printed, in bytes."""
+    number, unit = re.findall(r"lag:? +([\d,.]+) (bytes|MB)$", text, re.M)[-1]
+    return float(number.replace(",", "")) * (1e6 if unit == "MB" else 1)
+
+
 def test_an_idle_feed_lets_postgres_recycle_wal(audited_feed):
     feed = audited_feed
     feed.sql("CREATE TABLE noise (payload text)")  # not published: nothing for the feed
     feed.sql("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [f"{feed.name}_unread"])
-    consumer = feed.start("consume_changes", "--status-interval", "1")
+    consumer = feed.start("consume_changes", "--status-interval", "1", "--progress-every", "0.5")
     feed.wait_for(lambda: (feed.slot() or {}).get("active_pid"), what="the consumer to stream")
     start = feed.sql("SELECT pg_current_wal_lsn() AS lsn")[0]["lsn"]
     deadline = time.monotonic() + 6
@@ -240,14 +249,19 @@ def test_an_idle_feed_lets_postgres_recycle_wal(audited_feed):
             [start, feed.name],
         )
     }
+    status = feed.manage("changefeed_slot", "status")
     consumer.send_signal(signal.SIGTERM)
-    consumer.communicate(timeout=30)
+    _, progress = consumer.communicate(timeout=30)
 
     ours, unread = retained[feed.slot_name], retained[f"{feed.name}_unread"]
     assert ours["generated"] > 20_000_000, "the test should have written plenty of WAL"
     # The slot nobody reads holds all of it back; the idle consumer's slot almost nothing.
     assert unread["unconfirmed"] >= ours["generated"]
     assert ours["unconfirmed"] < ours["generated"] // 10, ours
+    # One lag: the consumer's progress and `changefeed_slot status` both say it is small (the
+    # progress once said it grew with every byte of WAL while the slot had confirmed it).
+    assert lag_bytes(status.stdout) < ours["generated"] // 10, status.stdout
+    assert lag_bytes(progress) < ours["generated"] // 10, progress
 
 
 # --- Scenarios on a server of their own: restarted, stopped, reconfigured ---------------------
@@ -338,7 +352,7 @@ def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(
 def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_feed):
     feed = own_server_feed
     feed.transaction(
-        ("INSERT INTO items VALUES (gen_random_uuid(), 'a', '', false, now(), now())",)
+        (f"INSERT INTO {TABLE} VALUES (gen_random_uuid(), 'a', '', false, now(), now())",)
     )
     drain(feed)
     feed.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")

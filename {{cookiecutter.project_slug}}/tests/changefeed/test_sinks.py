@@ -10,7 +10,8 @@ import psycopg
 import psycopg2
 import pytest
 
-from changefeed.sinks import COPY_EVENTS, JsonlSink, copy_lines, copy_rows
+from changefeed.sinks.jsonl import JsonlSink
+from changefeed.sinks.store import COPY_EVENTS, copy_lines, copy_rows
 from changefeed.transactions import Change, Transaction
 
 AWKWARD = 'tab\there, newline\nthere, back\\slash, quote " and Zoë ✓'
@@ -33,7 +34,7 @@ def awkward_transaction():
                 new={"title": AWKWARD, "nested": {"list": [1, 2.5, "x\ty"]}},
                 unchanged_toast=["body"],
             ),
-            Change(950, 1, "public.items", "delete", {"id": "k2"}, {"id": "k2"}, None, []),
+            Change(950, 1, "public.source_rows", "delete", {"id": "k2"}, {"id": "k2"}, None, []),
         ],
     )
 

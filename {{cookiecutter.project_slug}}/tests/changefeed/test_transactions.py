@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from changefeed.pgoutput import parse_lsn
+from changefeed.lsn import parse_lsn
 from changefeed.transactions import ProtocolError, TransactionAssembler
 
 CAPTURE = json.loads(Path(__file__).with_name("pgoutput_capture.json").read_text())
@@ -18,7 +18,7 @@ def assemble(rows):
     assembler = TransactionAssembler()
     transactions = []
     for row in rows:
-        transaction = assembler.feed(bytes.fromhex(row["data"]), row["lsn_int"])
+        transaction = assembler.receive(bytes.fromhex(row["data"]), row["lsn_int"])
         if transaction is not None:
             transactions.append(transaction)
     return transactions, assembler
@@ -101,13 +101,13 @@ def test_a_delete_carries_the_old_key(transactions):
 def test_a_change_before_its_relation_or_outside_a_transaction_is_refused(rows):
     insert = next(row for row in rows if row["data"].startswith("49"))  # 'I'
     with pytest.raises(ProtocolError, match="outside a transaction"):
-        TransactionAssembler().feed(bytes.fromhex(insert["data"]), 1)
+        TransactionAssembler().receive(bytes.fromhex(insert["data"]), 1)
 
     begin = rows[0]
     assembler = TransactionAssembler()
-    assembler.feed(bytes.fromhex(begin["data"]), 1)
+    assembler.receive(bytes.fromhex(begin["data"]), 1)
     with pytest.raises(ProtocolError, match="before its Relation message"):
-        assembler.feed(bytes.fromhex(insert["data"]), 2)
+        assembler.receive(bytes.fromhex(insert["data"]), 2)
 
 
 def test_reset_forgets_a_half_received_transaction(rows):

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from changefeed import replication
-from changefeed.management.options import add_feed_arguments, feed_config
+from changefeed.lsn import format_lag, format_lsn
+from changefeed.management.options import add_replication_arguments, replication_config
 from changefeed.models import Checkpoint
-from changefeed.pgoutput import format_lsn
 from changefeed.replication import ChangeFeedError
 
 
@@ -16,33 +16,35 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["create", "drop", "status"])
-        add_feed_arguments(parser)
+        add_replication_arguments(parser)
 
     def handle(self, *args, action, **options):
-        config = feed_config(options)
+        config = replication_config(options)
         try:
             getattr(self, action)(config)
         except ChangeFeedError as error:
             raise CommandError(str(error)) from None
 
     def create(self, config):
-        checkpoint = self._checkpoint(config)
         existed = replication.slot_state(config) is not None
-        replication.prepare(config, checkpoint=checkpoint.lsn if checkpoint else 0)
+        replication.prepare(config, checkpoint=self._checkpoint(config))
         verb = "exists" if existed else "created"
         self.stdout.write(
-            f"Slot {config.slot} {verb}; publication {config.publication} covers "
-            f"{', '.join(config.tables)}."
+            self.style.SUCCESS(
+                f"Slot {config.slot} {verb}; publication {config.publication} covers "
+                f"{', '.join(config.tables)}."
+            )
         )
 
     def drop(self, config):
-        replication.validate_names(config)
         dropped = replication.drop_slot(config)
         replication.drop_publication(config)
         # The checkpoint pointed into the dropped slot's stream: it means nothing any more.
         Checkpoint.objects.using(config.database).filter(slot=config.slot).delete()
         verb = "dropped" if dropped else "did not exist"
-        self.stdout.write(f"Slot {config.slot} {verb}; publication and checkpoint removed.")
+        self.stdout.write(
+            self.style.SUCCESS(f"Slot {config.slot} {verb}; publication and checkpoint removed.")
+        )
 
     def status(self, config):
         status = replication.slot_status(config)
@@ -60,12 +62,13 @@ class Command(BaseCommand):
             else "no",
             "wal status": status["wal_status"],
             "confirmed lsn": status["confirmed_lsn"],
-            "stored up to": format_lsn(checkpoint.lsn) if checkpoint else "nothing stored",
-            "retained wal": f"{status['retained_wal_bytes']} bytes",
-            "lag": f"{status['lag_bytes']} bytes",
+            "stored up to": format_lsn(checkpoint) if checkpoint else "nothing stored",
+            "retained wal": f"{status['retained_wal_bytes']:,} bytes",
+            # The same lag consume_changes reports: WAL past the slot's confirmed position.
+            "lag": format_lag(status["lag_bytes"]),
         }
         for name, value in lines.items():
-            self.stdout.write(f"{name + ':':<15}{value}")
+            self.stdout.write(self.style.MIGRATE_LABEL(f"{name + ':':<15}") + str(value))
 
     def _checkpoint(self, config):
-        return Checkpoint.objects.using(config.database).filter(slot=config.slot).first()
+        return Checkpoint.objects.using(config.database).lsn(config.slot)

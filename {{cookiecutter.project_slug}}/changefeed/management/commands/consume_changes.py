@@ -5,10 +5,13 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from changefeed.management.options import add_feed_arguments, feed_config
+from changefeed.handlers import HandlerError, load_handler
+from changefeed.lsn import format_lag
+from changefeed.management.options import add_replication_arguments, replication_config
 from changefeed.pgoutput import PgOutputDecodeError
 from changefeed.replication import ChangeFeedError
-from changefeed.sinks import HandlerError, JsonlSink, StoreSink, load_handler
+from changefeed.sinks.jsonl import JsonlSink
+from changefeed.sinks.store import StoreSink
 from changefeed.stream import ChangeStream
 from changefeed.transactions import ProtocolError
 
@@ -32,7 +35,7 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        add_feed_arguments(parser)
+        add_replication_arguments(parser)
         parser.add_argument(
             "--sink",
             choices=["store", "jsonl"],
@@ -41,9 +44,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--handler",
-            default=settings.CHANGEFEED_HANDLER,
-            help="Dotted path of a function called with each transaction, inside the store's "
-            "database transaction (CHANGEFEED_HANDLER).",
+            action="append",
+            dest="handlers",
+            metavar="DOTTED_PATH",
+            help="A function called with each transaction, inside the store's database "
+            "transaction; repeat for several, called in order (default: CHANGEFEED_HANDLERS).",
         )
         parser.add_argument(
             "--max-events",
@@ -81,15 +86,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        config = feed_config(options)
+        config = replication_config(options)
         if options["sink"] == "jsonl":
-            if options["handler"]:
+            if options["handlers"]:
                 raise CommandError(
                     "--handler runs inside the store's transaction: use --sink store."
                 )
             sink = JsonlSink(config.slot, self.stdout)
         else:
-            sink = StoreSink(config.slot, self._handler(options["handler"]), config.database)
+            handlers = options["handlers"] or settings.CHANGEFEED_HANDLERS
+            sink = StoreSink(config.slot, [self._handler(h) for h in handlers], config.database)
 
         verbosity = options["verbosity"]
         self._last_progress = (time.monotonic(), 0)
@@ -117,11 +123,11 @@ class Command(BaseCommand):
                 "last stored transaction was acknowledged, so a restart retries it."
             ) from None
         if verbosity >= 1:
-            self.stderr.write(f"Consumed {events} change events from slot {config.slot}.")
+            self.stderr.write(
+                self.style.SUCCESS(f"Consumed {events} change events from slot {config.slot}.")
+            )
 
     def _handler(self, dotted_path):
-        if not dotted_path:
-            return None
         try:
             return load_handler(dotted_path)
         except ImportError as error:
@@ -132,6 +138,4 @@ class Command(BaseCommand):
         last_time, last_events = self._last_progress
         rate = (events - last_events) / (now - last_time)
         self._last_progress = (now, events)
-        self.stderr.write(
-            f"{events} events stored, {rate:.0f}/s, {lag_bytes / 1e6:.1f} MB behind the server"
-        )
+        self.stderr.write(f"{events} events stored, {rate:.0f}/s, lag {format_lag(lag_bytes)}")

@@ -1,0 +1,114 @@
+"""The store sink: ChangeEvents and the slot's Checkpoint, exactly once, written with COPY."""
+
+import io
+import logging
+from collections.abc import Sequence
+
+import orjson
+from django.db import connections, transaction
+
+from changefeed.handlers import Handler, HandlerError, handler_name
+from changefeed.models import ChangeEvent, Checkpoint
+from changefeed.transactions import Transaction
+
+logger = logging.getLogger(__name__)
+
+
+# COPY is the fastest way into a table: the database spends a third of the time it spends on
+# an INSERT ... SELECT from a JSON array, and on a two-core machine the database's time is the
+# consumer's time.
+COPY_EVENTS = (
+    f"COPY {ChangeEvent._meta.db_table} (slot, commit_lsn, xid, commit_time, lsn, position, "
+    "table_name, operation, primary_key, old, new, unchanged_toast) FROM STDIN"
+)
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_json(value) -> str:
+    # orjson escapes every control character, so only backslashes need COPY's escaping.
+    return "\\N" if value is None else orjson.dumps(value).decode().replace("\\", "\\\\")
+
+
+def copy_rows(cursor, statement: str, data: str) -> None:
+    """COPY ... FROM STDIN through a psycopg2 or a psycopg 3 cursor (Django runs on either)."""
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        # In one piece: psycopg2 would read 8 kB at a time, and between pieces this thread waits
+        # for the GIL while the stream's thread decodes.
+        cursor.copy_expert(statement, io.StringIO(data), size=max(len(data), 1))
+    else:
+        with cursor.copy(statement) as copy:
+            copy.write(data)
+
+
+def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
+    """The batch's changes in COPY's text format, one line per ChangeEvent."""
+    slot = _copy_text(slot)
+    tables: dict[str, str] = {}  # escaped once per batch: few tables, many changes
+    lines = []
+    for tx in transactions:
+        # The transaction's columns come first, so they are formatted once per transaction.
+        prefix = f"{slot}\t{tx.commit_lsn}\t{tx.xid}\t{tx.commit_time.isoformat()}\t"
+        for change in tx.changes:
+            table = tables.get(change.table_name)
+            if table is None:
+                table = tables[change.table_name] = _copy_text(change.table_name)
+            unchanged = _copy_json(change.unchanged_toast) if change.unchanged_toast else "[]"
+            lines.append(
+                f"{prefix}{change.lsn}\t{change.position}\t{table}\t{change.operation}\t"
+                f"{_copy_json(change.primary_key)}\t{_copy_json(change.old)}\t"
+                f"{_copy_json(change.new)}\t{unchanged}\n"
+            )
+    return "".join(lines)
+
+
+class StoreSink:
+    """Stores ChangeEvents and the slot's Checkpoint in one database transaction: exactly once.
+
+    A crash before the commit loses nothing (Postgres resends what was not acknowledged); a
+    crash after it duplicates nothing (the restart skips what the checkpoint covers). The
+    handlers run inside that same transaction, in order, so their own writes are exactly-once
+    too, and one that raises rolls back the whole batch.
+    """
+
+    def __init__(self, slot: str, handlers: Sequence[Handler] = (), database: str = "default"):
+        self.slot = slot
+        self.handlers = tuple(handlers)
+        self.database = database
+
+    def checkpoint(self) -> int:
+        return Checkpoint.objects.using(self.database).lsn(self.slot)
+
+    def encode(self, transactions: Sequence[Transaction]) -> str:
+        return copy_lines(self.slot, transactions)
+
+    def write(self, transactions: Sequence[Transaction], data: str) -> None:
+        with transaction.atomic(using=self.database):
+            if data:
+                # The driver's own cursor: Django's cannot COPY, and with DEBUG on it would keep
+                # every batch in connection.queries.
+                with connections[self.database].connection.cursor() as cursor:
+                    copy_rows(cursor, COPY_EVENTS, data)
+            for tx in transactions:
+                for handler in self.handlers:
+                    self._run_handler(handler, tx)
+            Checkpoint.objects.using(self.database).bulk_create(
+                [Checkpoint(slot=self.slot, lsn=transactions[-1].end_lsn)],
+                update_conflicts=True,
+                unique_fields=["slot"],
+                update_fields=["lsn", "updated_at"],
+            )
+
+    def _run_handler(self, handler: Handler, tx: Transaction) -> None:
+        try:
+            handler(tx)
+        except Exception as error:
+            name = handler_name(handler)
+            logger.exception("Handler %s failed on transaction %s", name, tx.xid)
+            raise HandlerError(
+                f"Handler {name} failed, so nothing of its batch was stored: "
+                f"{type(error).__name__}: {error}"
+            ) from error
