@@ -14,7 +14,7 @@ from pathlib import Path
 
 # Files of the options left out, as cookiecutter-django removes them.
 LEFT_OUT = {
-    "use_changefeed": ("changefeed", "tests/changefeed", "benchmarks"),
+    "use_changefeed": ("changefeed", "benchmarks"),
 }
 ANSWERS = {"use_changefeed": "{{ cookiecutter.use_changefeed }}"}
 

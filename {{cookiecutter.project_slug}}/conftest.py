@@ -17,7 +17,7 @@ import pytest
 from django.db import connections
 from pytest_postgresql import factories
 
-from tests.postgres import janitor, server_settings
+from tests.postgres import server_settings, temporary_database
 
 if hasattr(os, "geteuid") and os.geteuid() == 0 and not os.environ.get("TEST_DATABASE_URL"):
     pytest.exit(
@@ -67,5 +67,5 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def fresh_database(postgres_server):
     """An empty database of its own, for tests that run manage.py in a subprocess."""
     name = f"fresh_{uuid.uuid4().hex[:12]}"
-    with janitor(postgres_server, name):
+    with temporary_database(postgres_server, name):
         yield {**postgres_server, "NAME": name}

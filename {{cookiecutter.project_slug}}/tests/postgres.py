@@ -14,7 +14,7 @@ def server_settings(proc):
     }
 
 
-def janitor(server, name, template=None):
+def temporary_database(server, name, template=None):
     """Creates database `name` on entry (a copy of `template`, if given), drops it on exit."""
     return DatabaseJanitor(
         user=server["USER"],

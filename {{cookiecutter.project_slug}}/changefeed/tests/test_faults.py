@@ -17,9 +17,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from feeds import TABLE, feed_database, migrated_database
 from pytest_postgresql import factories
 
+from changefeed.tests.source_databases import TABLE, migrated_template, source_database
 from tests.postgres import server_settings
 
 pytestmark = pytest.mark.faults
@@ -92,21 +92,21 @@ class Writer(threading.Thread):
         self.join(timeout=30)
 
 
-def history(feed):
+def history(source):
     """What happened (the audit trigger) and what was stored, as comparable lists."""
     audit = [
         (row["xid"] % 2**32, row["op"], row["id"])
-        for row in feed.sql("SELECT xid, op, id FROM audit ORDER BY seq")
+        for row in source.sql("SELECT xid, op, id FROM audit ORDER BY seq")
     ]
     stored = [
-        (event["xid"], event["operation"], event["primary_key"]["id"]) for event in feed.events()
+        (event["xid"], event["operation"], event["primary_key"]["id"]) for event in source.events()
     ]
     return audit, stored
 
 
-def assert_exactly_once(feed):
+def assert_exactly_once(source):
     """The store is the audit trail: every change once, in commit order. Returns its length."""
-    audit, stored = history(feed)
+    audit, stored = history(source)
     assert audit, "the scenario should have changed something"
     duplicated = len(stored) - len(set(stored))
     lost = len(set(audit) - set(stored))
@@ -115,54 +115,54 @@ def assert_exactly_once(feed):
     return len(audit)
 
 
-def stop_once_caught_up(feed, consumer):
+def stop_once_caught_up(source, consumer):
     """Wait until the running consumer has stored all that happened, then SIGTERM it."""
-    audit_length = len(history(feed)[0])
-    feed.wait_for(lambda: len(feed.events()) >= audit_length, what="the store to catch up")
+    audit_length = len(history(source)[0])
+    source.wait_for(lambda: len(source.events()) >= audit_length, what="the store to catch up")
     consumer.send_signal(signal.SIGTERM)
     _, stderr = consumer.communicate(timeout=30)
     assert consumer.returncode == 0, stderr
     return stderr
 
 
-def drain(feed, timeout=120):
+def drain(source, timeout=120):
     """Run a consumer until the store has caught up with the audit table."""
-    result = feed.manage("consume_changes", "--idle-timeout", "2", "-v", "0", timeout=timeout)
+    result = source.manage("consume_changes", "--idle-timeout", "2", "-v", "0", timeout=timeout)
     assert result.returncode == 0, result.stderr
 
 
-def audited(feed):
-    feed.sql(AUDIT)
-    feed.manage("changefeed_slot", "create")
-    return feed
+def audited(source):
+    source.sql(AUDIT)
+    source.manage("changefeed_slot", "create")
+    return source
 
 
 @pytest.fixture
-def audited_feed(feed):
-    return audited(feed)
+def audited_source(source):
+    return audited(source)
 
 
-def test_crash_loop_20_sigkills_lose_and_duplicate_nothing(audited_feed, record_property):
-    feed = audited_feed
+def test_crash_loop_20_sigkills_lose_and_duplicate_nothing(audited_source, record_property):
+    source = audited_source
     seed = random.randrange(2**32)
     rng = random.Random(seed)
-    writer = Writer(feed.url(), seed)
+    writer = Writer(source.url(), seed)
     writer.start()
     stored_at_kill = []
     try:
         for _ in range(20):
-            consumer = feed.start(
+            consumer = source.start(
                 "consume_changes", "--batch-size", str(rng.choice([50, 500, 5000])), "-v", "0"
             )
             time.sleep(rng.uniform(0.3, 1.5))
             consumer.send_signal(signal.SIGKILL)
             consumer.communicate(timeout=30)
-            stored_at_kill.append(len(feed.events()))
+            stored_at_kill.append(len(source.events()))
     finally:
         writer.stop()
-    drain(feed)
+    drain(source)
 
-    checked = assert_exactly_once(feed)
+    checked = assert_exactly_once(source)
     record_property("seed", seed)
     record_property("changes_checked", checked)
     print(f"seed {seed}: 20 SIGKILLs, {writer.committed} transactions, {checked} changes checked")
@@ -170,54 +170,54 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing(audited_feed, record_
     assert len(set(stored_at_kill)) > 5, stored_at_kill
 
 
-def test_a_terminated_walsender_is_survived_by_reconnecting(audited_feed):
-    feed = audited_feed
-    writer = Writer(feed.url(), seed=1)
+def test_a_terminated_walsender_is_survived_by_reconnecting(audited_source):
+    source = audited_source
+    writer = Writer(source.url(), seed=1)
     writer.start()
-    consumer = feed.start("consume_changes")
+    consumer = source.start("consume_changes")
     try:
         for _ in range(2):
-            feed.wait_for(
-                lambda: len(feed.events()) > 0 and feed.slot()["active_pid"],
+            source.wait_for(
+                lambda: len(source.events()) > 0 and source.slot()["active_pid"],
                 what="the consumer to stream",
             )
-            before = len(feed.events())
-            feed.sql(
+            before = len(source.events())
+            source.sql(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
                 "WHERE slot_name = %s",
-                [feed.slot_name],
+                [source.slot_name],
             )
-            feed.wait_for(
-                lambda before=before: len(feed.events()) > before, what="the consumer to resume"
+            source.wait_for(
+                lambda before=before: len(source.events()) > before, what="the consumer to resume"
             )
     finally:
         writer.stop()
-    stderr = stop_once_caught_up(feed, consumer)
+    stderr = stop_once_caught_up(source, consumer)
 
     assert stderr.count("Replication interrupted") >= 2
-    assert_exactly_once(feed)
+    assert_exactly_once(source)
 
 
-def test_a_handler_slower_than_wal_sender_timeout_keeps_its_connection(audited_feed):
-    feed = audited_feed
-    feed.transaction(
+def test_a_handler_slower_than_wal_sender_timeout_keeps_its_connection(audited_source):
+    source = audited_source
+    source.transaction(
         *[(f"INSERT INTO {TABLE} VALUES (gen_random_uuid(), 'slow', '', false, now(), now())",)] * 3
     )
     # The server drops a replication connection silent for 2 s; the handler takes 5 s.
-    url = feed.url() + "?options=-c%20wal_sender_timeout%3D2s"
+    url = source.url() + "?options=-c%20wal_sender_timeout%3D2s"
 
-    result = feed.manage(
+    result = source.manage(
         "consume_changes",
         "--idle-timeout",
         "1",
         "--handler",
-        "tests.changefeed.handlers.slow",
+        "changefeed.tests.handlers.slow",
         env={"DATABASE_URL": url},
     )
 
     assert result.returncode == 0, result.stderr
     assert "Replication interrupted" not in result.stderr
-    assert_exactly_once(feed)
+    assert_exactly_once(source)
 
 
 def lag_bytes(text):
@@ -226,34 +226,36 @@ def lag_bytes(text):
     return float(number.replace(",", "")) * (1e6 if unit == "MB" else 1)
 
 
-def test_an_idle_feed_lets_postgres_recycle_wal(audited_feed):
-    feed = audited_feed
-    feed.sql("CREATE TABLE noise (payload text)")  # not published: nothing for the feed
-    feed.sql("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [f"{feed.name}_unread"])
-    consumer = feed.start("consume_changes", "--status-interval", "1", "--progress-every", "0.5")
-    feed.wait_for(lambda: (feed.slot() or {}).get("active_pid"), what="the consumer to stream")
-    start = feed.sql("SELECT pg_current_wal_lsn() AS lsn")[0]["lsn"]
+def test_an_idle_feed_lets_postgres_recycle_wal(audited_source):
+    source = audited_source
+    source.sql("CREATE TABLE noise (payload text)")  # not published: nothing for the change feed
+    source.sql(
+        "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [f"{source.name}_unread"]
+    )
+    consumer = source.start("consume_changes", "--status-interval", "1", "--progress-every", "0.5")
+    source.wait_for(lambda: (source.slot() or {}).get("active_pid"), what="the consumer to stream")
+    start = source.sql("SELECT pg_current_wal_lsn() AS lsn")[0]["lsn"]
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
-        feed.sql(
+        source.sql(
             "INSERT INTO noise SELECT repeat(md5(random()::text), 32) FROM generate_series(1, 2000)"
         )
     time.sleep(3)  # a few status intervals
 
     retained = {
         row["slot_name"]: row
-        for row in feed.sql(
+        for row in source.sql(
             "SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint AS generated, "
             "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS unconfirmed "
             "FROM pg_replication_slots WHERE database = %s",
-            [start, feed.name],
+            [start, source.name],
         )
     }
-    status = feed.manage("changefeed_slot", "status")
+    status = source.manage("changefeed_slot", "status")
     consumer.send_signal(signal.SIGTERM)
     _, progress = consumer.communicate(timeout=30)
 
-    ours, unread = retained[feed.slot_name], retained[f"{feed.name}_unread"]
+    ours, unread = retained[source.slot_name], retained[f"{source.name}_unread"]
     assert ours["generated"] > 20_000_000, "the test should have written plenty of WAL"
     # The slot nobody reads holds all of it back; the idle consumer's slot almost nothing.
     assert unread["unconfirmed"] >= ours["generated"]
@@ -275,14 +277,14 @@ def faults_server(request):
 
 @pytest.fixture(scope="module")
 def faults_template(faults_server):
-    with migrated_database(faults_server) as name:
+    with migrated_template(faults_server) as name:
         yield name
 
 
 @pytest.fixture
-def own_server_feed(faults_server, faults_template):
-    with feed_database(faults_server, faults_template) as feed:
-        yield audited(feed)
+def own_server_source(faults_server, faults_template):
+    with source_database(faults_server, faults_template) as source:
+        yield audited(source)
 
 
 def pg_ctl(proc, *args):
@@ -302,37 +304,37 @@ def start_again(proc):
     pg_ctl(proc, "start", "-o", shlex.join(options))
 
 
-def test_a_postgres_restart_mid_stream_is_survived(own_server_feed, faults_server):
-    feed = own_server_feed
-    writer = Writer(feed.url(), seed=2)
+def test_a_postgres_restart_mid_stream_is_survived(own_server_source, faults_server):
+    source = own_server_source
+    writer = Writer(source.url(), seed=2)
     writer.start()
-    consumer = feed.start("consume_changes")
+    consumer = source.start("consume_changes")
     try:
-        feed.wait_for(lambda: len(feed.events()) > 500, what="the consumer to stream")
+        source.wait_for(lambda: len(source.events()) > 500, what="the consumer to stream")
         pg_ctl(faults_server["proc"], "restart", "-m", "fast")
-        feed.reconnect()
-        before = len(feed.events())
-        feed.wait_for(
-            lambda: len(feed.events()) > before,
+        source.reconnect()
+        before = len(source.events())
+        source.wait_for(
+            lambda: len(source.events()) > before,
             timeout=90,
             what="the consumer to resume after the restart",
         )
     finally:
         writer.stop()
-    stderr = stop_once_caught_up(feed, consumer)
+    stderr = stop_once_caught_up(source, consumer)
 
     assert "Replication interrupted" in stderr
-    assert_exactly_once(feed)
+    assert_exactly_once(source)
 
 
 def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(
-    own_server_feed, faults_server
+    own_server_source, faults_server
 ):
-    feed = own_server_feed
+    source = own_server_source
     proc = faults_server["proc"]
-    consumer = feed.start("consume_changes", "--max-downtime", "3")
-    feed.wait_for(lambda: (feed.slot() or {}).get("active_pid"), what="the consumer to stream")
-    feed.connection.close()
+    consumer = source.start("consume_changes", "--max-downtime", "3")
+    source.wait_for(lambda: (source.slot() or {}).get("active_pid"), what="the consumer to stream")
+    source.connection.close()
     pg_ctl(proc, "stop", "-m", "fast")
     try:
         started = time.monotonic()
@@ -340,7 +342,7 @@ def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(
         elapsed = time.monotonic() - started
     finally:
         start_again(proc)
-        feed.reconnect()
+        source.reconnect()
 
     assert consumer.returncode == 1
     last_line = stderr.strip().splitlines()[-1]
@@ -349,36 +351,36 @@ def test_a_server_that_stays_down_ends_the_consumer_with_a_clear_error(
     assert elapsed < 30
 
 
-def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_feed):
-    feed = own_server_feed
-    feed.transaction(
+def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_source):
+    source = own_server_source
+    source.transaction(
         (f"INSERT INTO {TABLE} VALUES (gen_random_uuid(), 'a', '', false, now(), now())",)
     )
-    drain(feed)
-    feed.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
-    feed.sql("SELECT pg_reload_conf()")
+    drain(source)
+    source.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    source.sql("SELECT pg_reload_conf()")
     try:
-        feed.sql("CREATE TABLE noise (payload text)")
+        source.sql("CREATE TABLE noise (payload text)")
         for _ in range(4):  # several WAL segments past the slot
-            feed.sql("INSERT INTO noise VALUES ('x')")
-            feed.sql("SELECT pg_switch_wal()")
-        feed.sql("CHECKPOINT")
-        feed.wait_for(
+            source.sql("INSERT INTO noise VALUES ('x')")
+            source.sql("SELECT pg_switch_wal()")
+        source.sql("CHECKPOINT")
+        source.wait_for(
             lambda: (
-                feed.sql(
+                source.sql(
                     "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
-                    [feed.slot_name],
+                    [source.slot_name],
                 )[0]["wal_status"]
                 == "lost"
             ),
             what="the slot to be invalidated",
         )
-        result = feed.manage("consume_changes", "--idle-timeout", "1")
+        result = source.manage("consume_changes", "--idle-timeout", "1")
     finally:
-        feed.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
-        feed.sql("SELECT pg_reload_conf()")
+        source.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        source.sql("SELECT pg_reload_conf()")
 
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert f"Replication slot {feed.slot_name!r} was invalidated" in line
+    assert f"Replication slot {source.slot_name!r} was invalidated" in line
     assert "Re-snapshot the tables, then run `./manage.py changefeed_slot drop" in line

@@ -2,7 +2,7 @@
 
 Usage (from the project root):
 
-    python tests/changefeed/capture_pgoutput.py "host=localhost user=postgres dbname=scratch"
+    python changefeed/tests/capture_pgoutput.py "host=localhost user=postgres dbname=scratch"
 
 The argument is a libpq DSN; point it at a scratch database. The server needs wal_level=logical
 and a free replication slot, and the role must be a superuser, because replication origins

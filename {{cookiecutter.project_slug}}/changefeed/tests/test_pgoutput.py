@@ -663,8 +663,8 @@ def test_row_changes_are_plain_tuples_in_field_order(messages):
     )
 
 
-def test_the_type_oids_are_named_as_the_server_names_them(feed):
-    rows = feed.sql(
+def test_the_type_oids_are_named_as_the_server_names_them(source):
+    rows = source.sql(
         "SELECT typname, oid::int FROM pg_type WHERE typname = ANY(%s) AND typnamespace = "
         "'pg_catalog'::regnamespace",
         [[member.name.lower() for member in TypeOid]],

@@ -1,4 +1,5 @@
-"""Databases for the change feed tests, and helpers to run the consumer against them.
+"""Source databases for the change feed tests (a copy of a migrated template, with the tests' own
+table), and helpers to run the consumer against them.
 
 The consumer runs as a real `manage.py` process (so it can be stopped, SIGTERMed and SIGKILLed);
 the tests write with their own psycopg2 connection, as any other client of the database would.
@@ -11,14 +12,12 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg2
 import psycopg2.extras
 
-from tests.postgres import janitor
-
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.django_commands import PROJECT, database_environment, database_url
+from tests.postgres import temporary_database
 
 # The table the tests change and the consumer reads: the tests' own, so that they do not depend on
 # any app of the project (the sample `items` app can be deleted).
@@ -35,35 +34,24 @@ CREATE TABLE {TABLE} (
 """
 
 
-def database_url(server, name, user=None, password=None):
-    user = user or server["USER"]
-    password = server["PASSWORD"] if password is None else password
-    return f"postgres://{user}:{password}@{server['HOST']}:{server['PORT']}/{name}"
-
-
-def manage_environment(server, name, **overrides):
+def manage_environment(server, name):
+    """The consumer's environment: both aliases on database `name`, and a slot of its own."""
     return {
         **os.environ,
-        "DATABASE_URL": database_url(server, name),
-        # No Electric in the tests: the proxy alias is Postgres itself, and DDLX is skipped.
-        "ELECTRIC_PROXY_HOST": server["HOST"],
-        "ELECTRIC_PROXY_PORT": str(server["PORT"]),
-        "PG_PROXY_PASSWORD": server["PASSWORD"],
-        "ELECTRIC_SKIP_DDLX": "true",
+        **database_environment({**server, "NAME": name}, skip_ddlx=True),
         # Slots are per server, not per database: each test database gets its own names.
         "CHANGEFEED_SLOT": name,
         "CHANGEFEED_PUBLICATION": name,
         "CHANGEFEED_TABLES": TABLE,
-        **overrides,
     }
 
 
 @contextmanager
-def migrated_database(server):
+def migrated_template(server):
     """A migrated database with the tests' table, for each test's database to be copied from
     (fast: no migrate each)."""
     name = f"changefeed_template_{uuid.uuid4().hex[:8]}"
-    with janitor(server, name):
+    with temporary_database(server, name):
         # --skip-checks: CHANGEFEED_TABLES names the tests' table, which no model provides, so
         # changefeed.E001 would refuse it (consume_changes itself runs no system checks).
         subprocess.run(
@@ -73,7 +61,7 @@ def migrated_database(server):
             check=True,
             capture_output=True,
         )
-        connection = psycopg2.connect(database_url(server, name))
+        connection = psycopg2.connect(database_url({**server, "NAME": name}))
         try:
             with connection, connection.cursor() as cursor:
                 cursor.execute(CREATE_TABLE)
@@ -83,17 +71,19 @@ def migrated_database(server):
 
 
 @contextmanager
-def feed_database(server, template):
-    name = f"feed_{uuid.uuid4().hex[:12]}"
-    with janitor(server, name, template=template):
-        database = FeedDatabase(server, name)
+def source_database(server, template):
+    name = f"source_{uuid.uuid4().hex[:12]}"
+    with temporary_database(server, name, template=template):
+        database = SourceDatabase(server, name)
         try:
             yield database
         finally:
             database.close()
 
 
-class FeedDatabase:
+class SourceDatabase:
+    """A test's database and slot, the test's connection to it, and the consumers run on it."""
+
     def __init__(self, server, name):
         self.server = server
         self.name = self.slot_name = name
@@ -103,11 +93,15 @@ class FeedDatabase:
 
     def reconnect(self):
         """A new connection for the test's own queries (after a server restart, say)."""
-        self.connection = psycopg2.connect(database_url(self.server, self.name))
+        self.connection = psycopg2.connect(self.url())
         self.connection.autocommit = True
 
     def url(self, user=None, password=None):
-        return database_url(self.server, self.name, user, password)
+        """This database's URL, as the server's user or as `user` with `password`."""
+        server = (
+            self.server if user is None else {**self.server, "USER": user, "PASSWORD": password}
+        )
+        return database_url({**server, "NAME": self.name})
 
     def sql(self, query, params=None):
         if self.connection.closed:

@@ -40,8 +40,8 @@ def awkward_transaction():
 
 
 @pytest.mark.parametrize("driver", [psycopg2, psycopg], ids=["psycopg2", "psycopg3"])
-def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(feed, driver):
-    connection = driver.connect(feed.url())
+def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(source, driver):
+    connection = driver.connect(source.url())
     try:
         with connection.cursor() as cursor:
             copy_rows(cursor, COPY_EVENTS, copy_lines("slot\\x", [awkward_transaction()]))
@@ -49,7 +49,7 @@ def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(feed, driver):
     finally:
         connection.close()
 
-    rows = feed.sql(
+    rows = source.sql(
         "SELECT slot, lsn, commit_lsn, position, xid, commit_time, table_name, operation, "
         "primary_key, old, new, unchanged_toast FROM changefeed_changeevent ORDER BY position"
     )

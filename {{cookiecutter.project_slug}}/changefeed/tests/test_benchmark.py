@@ -6,16 +6,16 @@ import subprocess
 import sys
 import uuid
 
-from feeds import PROJECT
+from changefeed.tests.source_databases import PROJECT
 
 
-def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(feed):
+def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(source):
     name = f"bench_{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
         [
             sys.executable,
             "benchmarks/changefeed_throughput.py",
-            feed.url(),  # any database: the benchmark makes its own scratch database
+            source.url(),  # any database: the benchmark makes its own scratch database
             *("--changes", "1000", "--rounds", "2", "--name", name),
         ],
         cwd=PROJECT,
@@ -42,6 +42,6 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(feed)
         assert (seconds - 0.005) / (base + 0.005) - 0.005 <= ratio
         assert ratio <= (seconds + 0.005) / max(base - 0.005, 0.001) + 0.005
 
-    assert feed.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
+    assert source.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
     slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s"
-    assert feed.sql(slots, [f"{name}%"]) == []
+    assert source.sql(slots, [f"{name}%"]) == []

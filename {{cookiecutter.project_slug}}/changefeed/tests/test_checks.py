@@ -51,8 +51,8 @@ def test_an_app_without_the_migration_provides_nothing(tmp_path):
         assert error_ids([f"{name}_thing"]) == ["changefeed.E001"]
 
 
-def test_manage_py_check_fails_on_a_missing_table(feed):
-    result = feed.manage("check", env={"CHANGEFEED_TABLES": "items_that_were_deleted"})
+def test_manage_py_check_fails_on_a_missing_table(source):
+    result = source.manage("check", env={"CHANGEFEED_TABLES": "items_that_were_deleted"})
 
     assert result.returncode == 1
     assert (
