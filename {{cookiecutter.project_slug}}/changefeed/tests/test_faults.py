@@ -151,10 +151,17 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing(audited_source, recor
     stored_at_kill = []
     try:
         for _ in range(20):
+            killed_walsender = (source.slot() or {}).get("active_pid")
             consumer = source.start(
                 "consume_changes", "--batch-size", str(rng.choice([50, 500, 5000])), "-v", "0"
             )
-            time.sleep(rng.uniform(0.3, 1.5))
+            # Kill at a random moment after it has started streaming: timed from its start, on a
+            # busy machine every kill could land during Django's start-up instead.
+            source.wait_for(
+                lambda: (source.slot() or {}).get("active_pid") not in (None, killed_walsender),
+                what="the consumer to stream",
+            )
+            time.sleep(rng.uniform(0.0, 1.0))
             consumer.send_signal(signal.SIGKILL)
             consumer.communicate(timeout=30)
             stored_at_kill.append(len(source.events()))
