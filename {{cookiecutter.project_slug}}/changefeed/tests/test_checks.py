@@ -5,7 +5,7 @@ import importlib
 from django.test import override_settings
 
 from changefeed.checks import check_tables
-from electric.tests.scratch_apps import CREATE_THING, installed, new_app_name, write_app
+from tests.scratch_apps import CREATE_THING, installed, new_app_name, write_app
 
 
 def scratch_app(root, **files):

@@ -158,7 +158,9 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing(audited_source, recor
             # Kill at a random moment after it has started streaming: timed from its start, on a
             # busy machine every kill could land during Django's start-up instead.
             source.wait_for(
-                lambda: (source.slot() or {}).get("active_pid") not in (None, killed_walsender),
+                lambda killed=killed_walsender: (
+                    (source.slot() or {}).get("active_pid") not in (None, killed)
+                ),
                 what="the consumer to stream",
             )
             time.sleep(rng.uniform(0.0, 1.0))

@@ -1,14 +1,14 @@
 import pytest
 
 from electric.schema_history import SchemaHistory
-from electric.tests.scratch_apps import (
+from tests.django_commands import manage
+from tests.scratch_apps import (
     THING_MODEL,
     electrified_thing,
     new_app_name,
     settings_with,
     write_app,
 )
-from tests.django_commands import manage
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ user's would, and each command runs in a subprocess against the tests' Postgres.
 
 import pytest
 
-from electric.tests.scratch_apps import THING_MODEL, settings_with, write_app
 from tests.django_commands import applied_migrations, manage
+from tests.scratch_apps import THING_MODEL, settings_with, write_app
 
 TWIN = THING_MODEL.replace("Thing", "Twin") + (
     "    notes = models.TextField(blank=True)\n"

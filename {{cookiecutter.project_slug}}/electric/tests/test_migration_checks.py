@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from electric.checks import check_electric_schema, electrified_models
 from electric.schema_history import SchemaHistory
-from electric.tests.scratch_apps import (
+from tests.scratch_apps import (
     CREATE_THING,
     THING_MODEL,
     electrified_thing,

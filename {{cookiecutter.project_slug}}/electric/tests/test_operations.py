@@ -9,7 +9,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.writer import MigrationWriter
 
 from electric.operations import EnableElectric, ProxyRequired
-from electric.tests.scratch_apps import electrified_thing, installed, new_app_name, write_app
+from tests.scratch_apps import electrified_thing, installed, new_app_name, write_app
 
 # The `proxy` alias mirrors `default` in tests; both must be allowed for it to be used.
 pytestmark = pytest.mark.django_db(databases=["default", "proxy"])

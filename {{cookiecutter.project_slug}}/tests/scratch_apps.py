@@ -1,4 +1,4 @@
-"""Throwaway Django apps with real migration modules on disk, for the Electric app's tests.
+"""Throwaway Django apps with real migration modules on disk, for tests of checks and migrations.
 
 An app is a package in a temporary directory: models.py plus migration files, written as a user
 (or makemigrations) would write them. `installed()` puts it in INSTALLED_APPS in this process;
