@@ -340,10 +340,18 @@ class Snapshotter:
         # Identifiers from the catalog, quoted; values as parameters.
         query = f"SELECT {columns} FROM {shape.sql_name} {where} ORDER BY {keys} LIMIT %s"  # noqa: S608
         with self._cursor() as cursor:
-            # Each value as its type's text output, as pgoutput sends it, not made into Python.
-            psycopg2.extensions.register_type(
-                psycopg2.extensions.new_type(shape.type_oids, "TEXT_OUTPUT", _text_output), cursor
+            # Each value as its type's text output, as pgoutput sends it: psycopg2 would make
+            # Python values of some types (bool, timestamps...).
+            made_into_python = tuple(
+                oid
+                for oid in shape.type_oids
+                if getattr(psycopg2.extensions.string_types.get(oid), "name", "STRING") != "STRING"
             )
+            if made_into_python:
+                psycopg2.extensions.register_type(
+                    psycopg2.extensions.new_type(made_into_python, "TEXT_OUTPUT", _text_output),
+                    cursor,
+                )
             cursor.execute("SELECT pg_current_snapshot()::text")
             visible = VisibleTransactions(cursor.fetchone()[0])
             cursor.execute(query, [*(table.last_key or ()), self.chunk_rows])
@@ -410,22 +418,13 @@ class Snapshotter:
             rows = []
         elif chunk.changed:
             rows = [row for row in rows if row[0] not in chunk.changed]
-        key_columns = table.shape.key_columns
+        keys = table.shape.key_columns
         lsn = transaction.commit_lsn
-        changes = transaction.changes
-        for key, row in rows:
-            changes.append(
-                Change(
-                    lsn,
-                    len(changes),
-                    name,
-                    "read",
-                    dict(zip(key_columns, key, strict=True)),
-                    None,
-                    row,
-                    [],
-                )
-            )
+        start = len(transaction.changes)  # W changes no rows of its own: 0
+        transaction.changes.extend(
+            Change(lsn, position, name, "read", dict(zip(keys, key, strict=True)), None, row, [])
+            for position, (key, row) in enumerate(rows, start=start)
+        )
         if chunk.last_key is not None:
             table.last_key = chunk.last_key
         table.rows += len(rows)
