@@ -52,8 +52,8 @@ from changefeed.values import Converters, value_converters
 
 logger = logging.getLogger(__name__)
 
-# Transactions the stream delivered lately, for the check that S sees them all: far more than
-# commit in the instant commit and visibility order can disagree over.
+# Transactions the stream delivered since the last chunk read, for the check that the next read
+# sees them all: far more than commit in the instant commit and visibility order disagree over.
 RECENT_TRANSACTIONS = 4096
 
 
@@ -186,8 +186,8 @@ class Chunk:
 class Snapshotter:
     """Runs the slot's requested snapshots, chunk by chunk, inside the stream's read loop.
 
-    The loop calls `observe` with each transaction while `active`, and `advance` whenever it may
-    read the next chunk; `resume` on every (re)connection, to start again from what the sink
+    The loop calls `observe` with each transaction, and `advance` whenever it may read the next
+    chunk; `resume` on every (re)connection, to start again from what the sink
     recorded.
     """
 
@@ -216,10 +216,6 @@ class Snapshotter:
         self._recent = collections.deque(maxlen=RECENT_TRANSACTIONS)
         self._connection = None
         self._polled = self._reported = 0.0
-
-    @property
-    def active(self) -> bool:
-        return bool(self._tables)
 
     def resume(self) -> None:
         """Forget what is in memory; take the requests and the sink's record afresh."""
@@ -365,6 +361,7 @@ class Snapshotter:
             # change. Read it again (W's watermark will carry nothing).
             logger.debug("Snapshot chunk of %s read again: visibility lagged commit", shape.name)
             return
+        self._recent.clear()  # all seen by this read, so by every later one
         self._chunk = Chunk(
             table,
             watermark,

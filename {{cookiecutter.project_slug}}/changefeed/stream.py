@@ -259,7 +259,7 @@ class ReadLoop:
                 if transaction is None or transaction.end_lsn <= self.handed_lsn:
                     continue  # mid-transaction, or stored before a restart
                 snapshot = self.snapshot
-                if snapshot is not None and snapshot.active and snapshot.observe(transaction):
+                if snapshot is not None and snapshot.observe(transaction):
                     snapshot.advance()  # the chunk is in hand: read the next one
                 self.add(transaction)
                 if self.stream.stopping or self.limit_reached():
