@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from changefeed.models import ChangeEvent, Checkpoint
+from changefeed.models import ChangeEvent, Checkpoint, SnapshotProgress
 
 
 @admin.register(ChangeEvent)
@@ -19,3 +19,8 @@ class ChangeEventAdmin(admin.ModelAdmin):
 @admin.register(Checkpoint)
 class CheckpointAdmin(admin.ModelAdmin):
     list_display = ["slot", "lsn", "updated_at"]
+
+
+@admin.register(SnapshotProgress)
+class SnapshotProgressAdmin(admin.ModelAdmin):
+    list_display = ["slot", "table_name", "generation", "rows", "done", "updated_at"]

@@ -116,9 +116,11 @@ class ChangeStream:
         max_downtime: float = 300.0,
         progress: Callable[[int, int], None] | None = None,
         progress_interval: float = 5.0,
+        snapshot=None,
     ):
         self.config = config
         self.sink = sink
+        self.snapshot = snapshot  # a changefeed.snapshot.Snapshotter, to run snapshots
         self.batch_events = batch_events
         self.batch_seconds = batch_seconds
         self.status_interval = status_interval
@@ -176,6 +178,8 @@ class ChangeStream:
         self.acknowledged = max(self.acknowledged, self.sink.checkpoint())
         self.confirmed = max(self.confirmed, self.acknowledged)
         replication.prepare(self.config, checkpoint=self.acknowledged)
+        if self.snapshot is not None:
+            self.snapshot.resume()
         self._connection = psycopg2.connect(
             replication_dsn(self.config.database),
             connection_factory=psycopg2.extras.LogicalReplicationConnection,
@@ -186,7 +190,12 @@ class ChangeStream:
             decode=False,
             start_lsn=self.acknowledged,
             status_interval=self.status_interval,
-            options={"proto_version": "1", "publication_names": self.config.publication},
+            # messages: the snapshot's watermarks (pg_logical_emit_message) come through too.
+            options={
+                "proto_version": "1",
+                "publication_names": self.config.publication,
+                "messages": "true",
+            },
         )
         logger.info(
             "Streaming slot %s (publication %s) from %s",
@@ -199,6 +208,8 @@ class ChangeStream:
         if self._connection is not None:
             with suppress(Exception):
                 self._connection.close()
+        if self.snapshot is not None:
+            self.snapshot.close()
         self._connection = self._cursor = None
         # Django's connection may be broken too (a restarting server); open a new one next time.
         with suppress(Exception):
@@ -226,6 +237,7 @@ class ReadLoop:
         self.max_events = max_events
         self.idle_timeout = idle_timeout
         self.assembler = TransactionAssembler(key_columns=stream.key_columns)
+        self.snapshot = stream.snapshot
         self.writer = BatchWriter(stream.sink, while_waiting=self.keep_alive)
         self.batch: list[Transaction] = []
         self.batch_events = 0
@@ -246,6 +258,9 @@ class ReadLoop:
                 transaction = self.assembler.receive(message.payload, message.data_start)
                 if transaction is None or transaction.end_lsn <= self.handed_lsn:
                     continue  # mid-transaction, or stored before a restart
+                snapshot = self.snapshot
+                if snapshot is not None and snapshot.observe(transaction):
+                    snapshot.advance()  # the chunk is in hand: read the next one
                 self.add(transaction)
                 if self.stream.stopping or self.limit_reached():
                     self.finish()
@@ -289,6 +304,8 @@ class ReadLoop:
         self.handed_lsn = self.batch[-1].end_lsn
         self.handed_events += self.batch_events
         self.batch, self.batch_events = [], 0
+        if self.snapshot is not None:
+            self.snapshot.advance()
 
     def acknowledge(self) -> None:
         """Tell the server how far the sink has stored; report progress now and then."""
@@ -315,6 +332,8 @@ class ReadLoop:
         """Nothing to read right now: store what is complete, then wait. True: time to stop."""
         if self.batch:
             self.hand_over()
+        elif self.snapshot is not None:
+            self.snapshot.advance()
         self.acknowledge()
         if self.stream.stopping or (
             self.idle_timeout is not None

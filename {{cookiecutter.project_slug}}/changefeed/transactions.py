@@ -16,6 +16,7 @@ from changefeed.pgoutput import (
     UNCHANGED_TOAST,
     Begin,
     Commit,
+    Message,
     Relation,
     RowChange,
     Truncate,
@@ -42,6 +43,18 @@ class Change:
 
 
 @dataclass(slots=True)
+class SnapshotStep:
+    """How far a table's snapshot is once a transaction's `read` changes are stored: what a sink
+    records with them (see changefeed.sinks)."""
+
+    table: str
+    generation: int
+    last_key: list | None
+    rows: int
+    done: bool
+
+
+@dataclass(slots=True)
 class Transaction:
     xid: int
     commit_lsn: int
@@ -49,6 +62,14 @@ class Transaction:
     """Just past the commit record: what to store as the checkpoint and acknowledge."""
     commit_time: datetime
     changes: list[Change] = field(default_factory=list)
+    watermark: str | None = None
+    """The snapshot watermark this transaction carries, if any (see changefeed.snapshot)."""
+    snapshot: SnapshotStep | None = None
+    """Set on a snapshot chunk's transaction, whose changes are the chunk's `read` rows."""
+
+
+#: The prefix of the logical decoding messages (pg_logical_emit_message) that mark snapshot chunks.
+WATERMARK_PREFIX = "changefeed.snapshot"
 
 
 class ProtocolError(Exception):
@@ -120,7 +141,9 @@ class TransactionAssembler:
                     transaction.changes.append(
                         Change(lsn, position, table, "truncate", None, None, None, [])
                     )
-            # Origin, Type and logical decoding Messages carry nothing this feed stores.
+            case Message(transactional=True, prefix=prefix) if prefix == WATERMARK_PREFIX:
+                self._transaction("Message", lsn).watermark = message.content.decode()
+            # Origin, Type and other logical decoding Messages carry nothing this feed stores.
         return None
 
     def _transaction(self, kind: str, lsn: int) -> Transaction:

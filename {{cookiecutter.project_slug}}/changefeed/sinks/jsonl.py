@@ -5,18 +5,21 @@ from collections.abc import Sequence
 
 import orjson
 
-from changefeed.transactions import Transaction
+from changefeed.models import SnapshotProgress
+from changefeed.transactions import SnapshotStep, Transaction
 
 
 class JsonlSink:
     """One JSON object per change on stdout, for piping into other tools.
 
     At-least-once: the slot itself is the checkpoint, acknowledged once the lines are flushed,
-    so a crash between the flush and the acknowledgement repeats those lines on restart.
+    so a crash between the flush and the acknowledgement repeats those lines on restart. Snapshot
+    progress is recorded in the database right after the flush: at least once too.
     """
 
-    def __init__(self, slot: str, stream=None):
+    def __init__(self, slot: str, stream=None, database: str = "default"):
         self.slot = slot
+        self.database = database
         self.stream = stream or sys.stdout
         # orjson makes UTF-8 bytes: give them to the text stream's binary buffer when it has one
         # (stdout has), rather than decoding each line for the text layer to encode it again.
@@ -25,6 +28,9 @@ class JsonlSink:
 
     def checkpoint(self) -> int:
         return 0  # Postgres resumes from the slot's confirmed position.
+
+    def snapshot_steps(self) -> dict[str, SnapshotStep]:
+        return SnapshotProgress.objects.using(self.database).steps(self.slot)
 
     def encode(self, transactions: Sequence[Transaction]) -> bytes:
         lines = []
@@ -53,3 +59,6 @@ class JsonlSink:
         else:
             self.stream.write(lines.decode())
             self.stream.flush()
+        steps = [tx.snapshot for tx in transactions if tx.snapshot is not None]
+        if steps:
+            SnapshotProgress.objects.using(self.database).record(self.slot, steps)

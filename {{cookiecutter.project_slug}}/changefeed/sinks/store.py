@@ -8,8 +8,8 @@ import orjson
 from django.db import connections, transaction
 
 from changefeed.handlers import Handler, HandlerError, handler_name
-from changefeed.models import ChangeEvent, Checkpoint
-from changefeed.transactions import Transaction
+from changefeed.models import ChangeEvent, Checkpoint, SnapshotProgress
+from changefeed.transactions import SnapshotStep, Transaction
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
 class StoreSink:
     """Stores ChangeEvents and the slot's Checkpoint in one database transaction: exactly once.
 
-    A crash before the commit loses nothing (Postgres resends what was not acknowledged); a
+    Snapshot chunks' progress (SnapshotProgress) is written in that transaction too. A crash
+    before the commit loses nothing (Postgres resends what was not acknowledged); a
     crash after it duplicates nothing (the restart skips what the checkpoint covers). The
     handlers run inside that same transaction, in order, so their own writes are exactly-once
     too, and one that raises rolls back the whole batch.
@@ -81,6 +82,9 @@ class StoreSink:
 
     def checkpoint(self) -> int:
         return Checkpoint.objects.using(self.database).lsn(self.slot)
+
+    def snapshot_steps(self) -> dict[str, SnapshotStep]:
+        return SnapshotProgress.objects.using(self.database).steps(self.slot)
 
     def encode(self, transactions: Sequence[Transaction]) -> str:
         return copy_lines(self.slot, transactions)
@@ -95,6 +99,9 @@ class StoreSink:
             for tx in transactions:
                 for handler in self.handlers:
                     self._run_handler(handler, tx)
+            steps = [tx.snapshot for tx in transactions if tx.snapshot is not None]
+            if steps:  # a snapshot's progress, with the rows it read
+                SnapshotProgress.objects.using(self.database).record(self.slot, steps)
             Checkpoint.objects.using(self.database).bulk_create(
                 [Checkpoint(slot=self.slot, lsn=transactions[-1].end_lsn)],
                 update_conflicts=True,

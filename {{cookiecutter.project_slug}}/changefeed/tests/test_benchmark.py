@@ -45,3 +45,34 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     assert source.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
     slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s"
     assert source.sql(slots, [f"{name}%"]) == []
+
+
+def test_the_snapshot_benchmark_reads_a_table_with_every_contender_and_cleans_up(source):
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/snapshot_throughput.py",
+            source.url(),
+            *("--rows", "2000", "--rounds", "2", "--name", name),
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+    figures = r"\s+(\d+\.\d\d) s\s+[\d,]+ rows/s\s+peak\s+(\d+\.\d) MB\s+"
+    runs = r"\s+runs: \d+\.\d\d, \d+\.\d\d$"
+    assert re.search(rf"^  psql \\copy{figures}reference{runs}", result.stdout, re.M), result.stdout
+    assert re.search(
+        rf"^  snapshot store{figures}\d+\.\d\dx \(goal <= 3.0x: (ok|OVER GOAL)\){runs}",
+        result.stdout,
+        re.M,
+    ), result.stdout
+    assert re.search(rf"^  snapshot jsonl{figures}\d+\.\d\dx{runs}", result.stdout, re.M)
+
+    assert source.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
+    slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s"
+    assert source.sql(slots, [f"{name}%"]) == []

@@ -12,6 +12,7 @@ from changefeed.pgoutput import PgOutputDecodeError
 from changefeed.replication import ChangeFeedError
 from changefeed.sinks.jsonl import JsonlSink
 from changefeed.sinks.store import StoreSink
+from changefeed.snapshot import Snapshotter, request_snapshots
 from changefeed.stream import ChangeStream
 from changefeed.transactions import ProtocolError
 
@@ -84,6 +85,18 @@ class Command(BaseCommand):
             default=5000,
             help="Store up to this many events per database transaction.",
         )
+        parser.add_argument(
+            "--snapshot",
+            action="store_true",
+            help="First deliver every existing row of the tables never snapshotted for this slot "
+            "as a `read` change, then go on streaming from exactly there.",
+        )
+        parser.add_argument(
+            "--snapshot-chunk",
+            type=positive(int),
+            default=5000,
+            help="Rows a snapshot reads (and holds in memory) at a time.",
+        )
 
     def handle(self, *args, **options):
         config = replication_config(options)
@@ -92,7 +105,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     "--handler runs inside the store's transaction: use --sink store."
                 )
-            sink = JsonlSink(config.slot, self.stdout)
+            sink = JsonlSink(config.slot, self.stdout, config.database)
         else:
             handlers = options["handlers"] or settings.CHANGEFEED_HANDLERS
             sink = StoreSink(config.slot, [self._handler(h) for h in handlers], config.database)
@@ -101,9 +114,23 @@ class Command(BaseCommand):
         self._last_progress = (time.monotonic(), 0)
         if verbosity == 0:
             logging.getLogger("changefeed").setLevel(logging.WARNING)
+        if options["snapshot"]:
+            try:
+                request_snapshots(config, config.tables, only_new=True)
+            except ChangeFeedError as error:
+                raise CommandError(str(error)) from None
+        # Runs the snapshots requested for this slot (by --snapshot or changefeed_snapshot).
+        snapshot = Snapshotter(
+            config,
+            sink,
+            chunk_rows=options["snapshot_chunk"],
+            progress=self._snapshot_progress if verbosity >= 1 else None,
+            progress_interval=options["progress_every"],
+        )
         stream = ChangeStream(
             config,
             sink,
+            snapshot=snapshot,
             batch_events=options["batch_size"],
             max_downtime=options["max_downtime"],
             status_interval=options["status_interval"],
@@ -139,3 +166,14 @@ class Command(BaseCommand):
         rate = (events - last_events) / (now - last_time)
         self._last_progress = (now, events)
         self.stderr.write(f"{events} events stored, {rate:.0f}/s, lag {format_lag(lag_bytes)}")
+
+    def _snapshot_progress(self, table, rows, total, rate, done):
+        if done:
+            left = "done"
+        elif rate:
+            left = f"about {max(total - rows, 0) / rate:.0f}s left"
+        else:
+            left = "time left unknown"
+        self.stderr.write(
+            f"snapshot of {table}: {rows} of ~{total} rows, {rate:.0f} rows/s, {left}"
+        )

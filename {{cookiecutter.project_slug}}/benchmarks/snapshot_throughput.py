@@ -1,0 +1,193 @@
+"""How fast, and in how much memory, consume_changes --snapshot reads a table, next to \\copy.
+
+    python benchmarks/snapshot_throughput.py postgres://postgres:secret@localhost:5432/postgres
+
+The URL names a server with wal_level=logical, and its superuser `postgres` (as for
+changefeed_throughput.py, whose helpers this script shares). It works in a scratch database of
+its own, dropped afterwards, with a table of --rows rows shaped like the sample app's `items`.
+Each contender reads the whole table:
+
+- psql \\copy: the table's rows, as text, to /dev/null (the reference: the fastest way out);
+- consume_changes --sink store --snapshot: read in primary key order, in chunks interleaved
+  with the stream, stored as `read` ChangeEvents with their SnapshotProgress;
+- consume_changes --sink jsonl --snapshot: the same, printed as JSON lines to /dev/null.
+
+Each of --rounds rounds runs every contender once, in rotating order (each consumer on a fresh
+slot and an empty store), and each contender's best time counts. It prints the times as ratios
+to the reference and each process's peak memory; with --memory it repeats at 1,000,000 rows and
+prints how much the consumer's peak grew. Goals: store <= 3.0x, and no more than 25 MB more
+memory at 1,000,000 rows than at 100,000 (a snapshot holds a chunk at a time).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from changefeed_throughput import (
+    CREATE_TABLE,
+    MEMORY_GOAL_MB,
+    PROJECT,
+    TABLE,
+    admin,
+    manage_environment,
+    run_measured,
+    with_database,
+)
+
+DEFAULT_NAME = "changefeed_snapshot_benchmark"
+CONTENDERS = ("psql", "store", "jsonl")
+GOALS = {"store": 3.0}
+FILL = (
+    f"INSERT INTO {TABLE} (id, title, notes, done, created_at, updated_at) "  # noqa: S608
+    "SELECT gen_random_uuid(), 'row ' || n, 'some notes', n % 2 = 0, now(), now() "
+    "FROM generate_series(1, {rows}) n"
+)
+
+
+def build_table(url, name, rows):
+    """A scratch database, migrated, with the benchmark's table of `rows` rows."""
+    admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",), (f"CREATE DATABASE {name}",))
+    bench_url = with_database(url, name)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--database=proxy", "--skip-checks", "-v", "0"],
+        cwd=PROJECT,
+        env=manage_environment(bench_url),
+        check=True,
+    )
+    admin(bench_url, (CREATE_TABLE,), (FILL.format(rows=rows),), (f"VACUUM ANALYZE {TABLE}",))
+    return bench_url
+
+
+def psql_copy(bench_url):
+    psql = shutil.which("psql")
+    if psql is None:
+        raise SystemExit("psql not found: install PostgreSQL's client programs.")
+    return run_measured([psql, "-X", "-q", bench_url, "-c", f"\\copy {TABLE} to /dev/null"])
+
+
+def consume_snapshot(bench_url, name, sink, rows):
+    return run_measured(
+        [
+            sys.executable,
+            "manage.py",
+            "consume_changes",
+            *("--sink", sink, "--snapshot", "--slot", name, "--publication", name),
+            *("--tables", TABLE, "--max-events", str(rows), "-v", "0"),
+        ],
+        cwd=PROJECT,
+        env=manage_environment(bench_url),
+    )
+
+
+def read_once(bench_url, name, contender, rows):
+    """One contender reads the table once: (seconds, peak MB)."""
+    slot = f"{name}_run"
+    # Every run starts from the same state: an empty store, no slot, no dirty pages.
+    admin(
+        bench_url,
+        ("TRUNCATE changefeed_changeevent, changefeed_checkpoint, changefeed_snapshotprogress",),
+        ("CHECKPOINT",),
+    )
+    try:
+        if contender == "psql":
+            return psql_copy(bench_url)
+        return consume_snapshot(bench_url, slot, contender, rows)
+    finally:
+        admin(
+            bench_url,
+            (
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s",
+                [slot],
+            ),
+            (f"DROP PUBLICATION IF EXISTS {slot}",),
+        )
+
+
+def measure(url, name, rows, rounds):
+    print(f"Building a table of {rows:,} rows...", flush=True)
+    bench_url = build_table(url, name, rows)
+    runs = {contender: [] for contender in CONTENDERS}
+    try:
+        for round_ in range(rounds):
+            shift = round_ % len(CONTENDERS)
+            for contender in CONTENDERS[shift:] + CONTENDERS[:shift]:
+                runs[contender].append(read_once(bench_url, name, contender, rows))
+    finally:
+        admin(
+            url,
+            (
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE database = %s",
+                [name],
+            ),
+            (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",),
+        )
+    results = {
+        contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
+        for contender, results in runs.items()
+    }
+    reference = results["psql"][0]
+    for contender, (elapsed, peak) in results.items():
+        all_runs = ", ".join(f"{seconds:.2f}" for seconds, _ in runs[contender])
+        if contender == "psql":
+            verdict = "reference"
+            label = "psql \\copy"
+        else:
+            ratio = elapsed / reference
+            goal = GOALS.get(contender)
+            verdict = f"{ratio:5.2f}x"
+            if goal:
+                verdict += f" (goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
+            label = f"snapshot {contender}"
+        rate = rows / elapsed
+        print(
+            f"  {label:<16} {elapsed:6.2f} s  {rate:9,.0f} rows/s   peak {peak:6.1f} MB   "
+            f"{verdict}   runs: {all_runs}"
+        )
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "url",
+        nargs="?",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL URL (default: DATABASE_URL)",
+    )
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per contender (best counts)")
+    parser.add_argument(
+        "--name",
+        default=DEFAULT_NAME,
+        help="scratch database (dropped first and last), publication and slot name "
+        f"(default {DEFAULT_NAME})",
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="also run at 1,000,000 rows and compare peak memory"
+    )
+    args = parser.parse_args()
+    if not args.url:
+        parser.error("give a PostgreSQL URL, or set DATABASE_URL")
+    if args.rows < 1 or args.rounds < 1:
+        parser.error("--rows and --rounds must be at least 1")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.name):
+        parser.error("--name must be a lowercase SQL identifier of at most 41 characters")
+    small = measure(args.url, args.name, args.rows, args.rounds)
+    if args.memory:
+        large = measure(args.url, args.name, 1_000_000, args.rounds)
+        for sink in ("store", "jsonl"):
+            growth = large[sink][1] - small[sink][1]
+            verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"
+            print(
+                f"  {sink}: peak memory grew {growth:+.1f} MB from {args.rows:,} to "
+                f"1,000,000 rows (goal <= {MEMORY_GOAL_MB} MB: {verdict})"
+            )
+
+
+if __name__ == "__main__":
+    main()
