@@ -1,0 +1,342 @@
+"""The redis sink: each change one entry of a Redis stream, exactly once, with no state besides
+the streams themselves.
+
+Each entry's ID is `<commit LSN>-<position in the transaction>`: IDs grow in commit order, in
+every stream, so what a stream already holds is told by its last ID alone. A batch is added by one
+Lua script, which Redis runs whole, like MULTI/EXEC (the append-only file records its effects as
+one MULTI/EXEC), but which answers once rather than once per entry. Before adding, entries at or
+below their stream's last ID are dropped: after a crash, a lost reply or a reconnect, what Redis
+already has is never written twice. Redis must make a write durable before it answers (see
+`durability_problem`), so that what Postgres is then told is safe is safe.
+"""
+
+import hashlib
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from changefeed.envelopes import DebeziumEnvelope, feed_objects
+from changefeed.replication import ChangeFeedError
+from changefeed.transactions import Transaction
+
+logger = logging.getLogger(__name__)
+
+TABLE_PLACEHOLDER = "{table}"
+DEFAULT_STREAM = f"changefeed.{TABLE_PLACEHOLDER}"
+FEED_FIELD = b"change"
+# Debezium Server's Redis sink names an entry's one field after the record's key, and uses this
+# when there is none (its null.key default): a truncation's entry.
+NO_KEY = b"default"
+# KEYS: each entry's stream; ARGV: the approximate MAXLEN (0: none), then each entry's ID, field
+# and value.
+ADD_ENTRIES = b"""
+local maxlen = ARGV[1]
+for i = 1, #KEYS do
+    local at = i * 3 - 1
+    if maxlen == '0' then
+        redis.call('XADD', KEYS[i], ARGV[at], ARGV[at + 1], ARGV[at + 2])
+    else
+        redis.call('XADD', KEYS[i], 'MAXLEN', '~', maxlen, ARGV[at], ARGV[at + 1], ARGV[at + 2])
+    end
+end
+return #KEYS
+"""
+ADD_ENTRIES_SHA = hashlib.sha1(ADD_ENTRIES, usedforsecurity=False).hexdigest().encode()
+# What a restarting, unreachable or loading Redis raises (BusyLoadingError is a ConnectionError).
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+StreamId = tuple[int, int]
+
+
+def bulk(value: bytes) -> bytes:
+    """One argument of a command, in Redis' wire protocol (RESP)."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def parse_stream_id(value: bytes) -> StreamId:
+    milliseconds, _, sequence = value.partition(b"-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def validate_stream_template(template: str) -> None:
+    """A stream name, in which `{table}` stands for the qualified table name."""
+    rest = template.replace(TABLE_PLACEHOLDER, "")
+    if not template or "{" in rest or "}" in rest:
+        raise ChangeFeedError(
+            f"Stream name {template!r} may contain {TABLE_PLACEHOLDER} (the qualified table "
+            f"name) and no other braces, e.g. {DEFAULT_STREAM}."
+        )
+
+
+def redis_location(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def durability_problem(config: dict) -> str | None:
+    """Why a Redis with this configuration (CONFIG GET) could lose an entry it has acknowledged,
+    or None.
+
+    With appendfsync always, Redis writes and fsyncs its append-only file before it answers, so
+    an answered script is on disk. (everysec can lose the last second's writes in a crash, and
+    WAITAOF, which could wait for the fsync, arrived only in Redis 7.2.) A maxmemory-policy that
+    evicts any key (allkeys-*) may evict a stream; volatile-* evicts only keys with a TTL.
+    """
+    if config.get("appendonly") != "yes":
+        return (
+            "runs with appendonly no, so a restart loses entries Postgres has been told are "
+            "safe: set appendonly yes and appendfsync always"
+        )
+    if config.get("appendfsync") != "always":
+        return (
+            f"runs with appendfsync {config.get('appendfsync')}, so a crash can lose entries "
+            "Postgres has been told are safe: set appendfsync always"
+        )
+    if config.get("maxmemory-policy", "").startswith("allkeys"):
+        return (
+            f"runs with maxmemory-policy {config['maxmemory-policy']}, which may evict a stream: "
+            "set maxmemory-policy noeviction"
+        )
+    return None
+
+
+@dataclass(slots=True)
+class StreamEntries:
+    """A batch's entries, in commit order, each as its stream and its packed ID, field and
+    value."""
+
+    streams: list[bytes] = field(default_factory=list)
+    ids: list[StreamId] = field(default_factory=list)
+    packed: list[bytes] = field(default_factory=list)
+    first: dict[bytes, StreamId] = field(default_factory=dict)
+    last: dict[bytes, StreamId] = field(default_factory=dict)
+
+    def after(self, last_ids: dict[bytes, StreamId]) -> list[int]:
+        """Which entries (indices) come after their stream's last ID."""
+        return [
+            index
+            for index, (stream, entry_id) in enumerate(zip(self.streams, self.ids, strict=True))
+            if entry_id > last_ids[stream]
+        ]
+
+    def command(self, maxlen: int, keep: Sequence[int] | None = None) -> bytes:
+        """EVALSHA of ADD_ENTRIES for the entries (or those `keep` names), packed as RESP."""
+        indices = range(len(self.streams)) if keep is None else keep
+        return b"".join(
+            [
+                b"*%d\r\n" % (4 + 4 * len(indices)),
+                bulk(b"EVALSHA"),
+                bulk(ADD_ENTRIES_SHA),
+                bulk(b"%d" % len(indices)),
+                *(bulk(self.streams[index]) for index in indices),
+                bulk(b"%d" % maxlen),
+                *(self.packed[index] for index in indices),
+            ]
+        )
+
+
+class RedisStreamsSink:
+    """Adds each change to a Redis stream (one per table by default), exactly once.
+
+    `stream` names the streams, `{table}` standing for the qualified table name. `maxlen` trims
+    each stream to about that many entries as it grows (XADD MAXLEN ~). `envelope` writes
+    Debezium's envelope, in the one field Debezium Server's Redis sink writes (named after the
+    record's key); otherwise the feed's own format, in the field `change`.
+    """
+
+    def __init__(
+        self,
+        slot: str,
+        url: str,
+        *,
+        stream: str = DEFAULT_STREAM,
+        maxlen: int = 0,
+        envelope: DebeziumEnvelope | None = None,
+        max_downtime: float = 300.0,
+        check_durability: bool = True,
+    ):
+        validate_stream_template(stream)
+        self.slot = slot
+        self.location = redis_location(url)
+        # Generous timeouts: a large batch is one script, and Redis fsyncs before it answers.
+        self.redis = redis.Redis.from_url(
+            url, socket_connect_timeout=10, socket_timeout=120, socket_keepalive=True
+        )
+        self.stream_template = stream
+        self.maxlen = maxlen
+        self.envelope = envelope
+        self.objects_of = envelope.objects if envelope else partial(feed_objects, slot)
+        self.max_downtime = max_downtime
+        self.check_durability = check_durability
+        self._streams: dict[str, bytes] = {}  # table name -> stream name
+        self._last_ids: dict[bytes, StreamId] = {}  # the writer's view of each stream's end
+
+    # --- Sink ------------------------------------------------------------------------------
+
+    def checkpoint(self) -> int:
+        """Just past the last commit Redis holds: Postgres resumes after it."""
+        return self._retrying(self._checkpoint)
+
+    def encode(self, transactions: Sequence[Transaction]) -> StreamEntries:
+        entries = StreamEntries()
+        streams, ids, packed = entries.streams, entries.ids, entries.packed
+        for tx in transactions:
+            objects = self.objects_of(tx)
+            for change, value in zip(tx.changes, objects, strict=True):
+                stream = self._streams.get(change.table_name)
+                if stream is None:
+                    stream = self._streams[change.table_name] = self.stream_name(
+                        change.table_name
+                    ).encode()
+                if self.envelope is None:
+                    name = FEED_FIELD
+                else:
+                    name = self.envelope.key(change) or NO_KEY
+                entry_id = (tx.commit_lsn, change.position)
+                if stream not in entries.first:
+                    entries.first[stream] = entry_id
+                entries.last[stream] = entry_id
+                streams.append(stream)
+                ids.append(entry_id)
+                packed.append(
+                    bulk(b"%d-%d" % entry_id) + bulk(name) + bulk(value)
+                )
+        return entries
+
+    def write(self, transactions: Sequence[Transaction], entries: StreamEntries) -> None:
+        if entries.streams:
+            self._retrying(self._add, entries)
+
+    # --- The streams -------------------------------------------------------------------------
+
+    def stream_name(self, table_name: str) -> str:
+        return self.stream_template.replace(TABLE_PLACEHOLDER, table_name)
+
+    def existing_streams(self) -> list[bytes]:
+        """The streams this sink's stream names can match, as SCAN finds them."""
+        escaped = re.sub(r"([*?\[\]\\])", r"\\\1", self.stream_template)
+        pattern = escaped.replace(TABLE_PLACEHOLDER, "*")
+        return list(self.redis.scan_iter(match=pattern, count=1000, _type="stream"))
+
+    def last_ids(self, streams: Iterable[bytes]) -> dict[bytes, StreamId]:
+        """Each stream's last ID (0-0 when it does not exist). The last *generated* ID: the
+        newest entry may have been deleted since, and XADD still refuses an ID at or below it."""
+        streams = list(streams)
+        pipeline = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipeline.xinfo_stream(stream)
+        found = {}
+        for stream, info in zip(streams, pipeline.execute(raise_on_error=False), strict=True):
+            if isinstance(info, ResponseError):
+                if "no such key" not in str(info).lower():
+                    raise info
+                found[stream] = (0, 0)
+            else:
+                found[stream] = parse_stream_id(info["last-generated-id"])
+        return found
+
+    # --- What runs under _retrying -------------------------------------------------------------
+
+    def _checkpoint(self) -> int:
+        if self.check_durability:
+            self._check_durability()
+        self._last_ids.clear()  # the writer reads them again before its first batch
+        last_commit = max((lsn for lsn, _ in self.last_ids(self.existing_streams()).values()), default=0)
+        return last_commit + 1 if last_commit else 0
+
+    def _add(self, entries: StreamEntries) -> None:
+        missing = [stream for stream in entries.first if stream not in self._last_ids]
+        if missing:
+            self._last_ids.update(self.last_ids(missing))
+        last_ids = self._last_ids
+        if all(first > last_ids[stream] for stream, first in entries.first.items()):
+            command = entries.command(self.maxlen)
+        else:
+            # Redis has some of them already (a restart, or a reply lost on the way): add the rest.
+            keep = entries.after(last_ids)
+            command = entries.command(self.maxlen, keep) if keep else None
+        if command is not None:
+            self._run_script(command)
+        for stream, entry_id in entries.last.items():
+            last_ids[stream] = max(last_ids[stream], entry_id)
+
+    def _run_script(self, command: bytes) -> None:
+        try:
+            try:
+                self._send(command)
+            except NoScriptError:  # a new or restarted Redis: load the script, run it again
+                self.redis.script_load(ADD_ENTRIES)
+                self._send(command)
+        except UNAVAILABLE:
+            raise
+        except ResponseError as error:
+            # Out of memory, say, or another writer adding to these streams.
+            raise ChangeFeedError(
+                f"Redis at {self.location} refused a batch ({error}); it was not acknowledged, "
+                "so a restart retries it."
+            ) from None
+
+    def _send(self, command: bytes):
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([command])
+            return connection.read_response()
+        except UNAVAILABLE:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+
+    def _check_durability(self) -> None:
+        try:
+            config = self.redis.config_get("*")
+        except ResponseError as error:
+            raise ChangeFeedError(
+                f"Redis at {self.location} refused CONFIG GET ({error}), so the sink cannot check "
+                "that it keeps what it acknowledges: make sure it runs with appendonly yes and "
+                "appendfsync always, then pass --skip-durability-check."
+            ) from None
+        config = {
+            key.decode() if isinstance(key, bytes) else key: value.decode()
+            if isinstance(value, bytes)
+            else value
+            for key, value in config.items()
+        }
+        problem = durability_problem(config)
+        if problem:
+            raise ChangeFeedError(f"Redis at {self.location} {problem} (see the README).")
+
+    def _retrying(self, operation, *args):
+        """Run `operation` until Redis answers, for up to max_downtime seconds."""
+        down_since, delay = None, 0.5
+        while True:
+            try:
+                if down_since is not None:
+                    # Back after an outage: the same Redis? Check again, and re-read its ends.
+                    self._last_ids.clear()
+                    if self.check_durability:
+                        self._check_durability()
+                return operation(*args)
+            except UNAVAILABLE as error:
+                down_since = down_since or time.monotonic()
+                down = time.monotonic() - down_since
+                if down >= self.max_downtime:
+                    raise ChangeFeedError(
+                        f"Could not write to Redis at {self.location} for {down:.0f}s (limit "
+                        f"--max-downtime {self.max_downtime:g}s): {error}"
+                    ) from None
+                logger.warning("Redis unavailable (%s); retrying in %.1fs", error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
