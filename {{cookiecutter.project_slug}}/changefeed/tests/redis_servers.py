@@ -2,6 +2,8 @@
 redis-server), and what the tests read back from them."""
 
 import shlex
+import shutil
+import time
 
 import orjson
 import port_for
@@ -10,7 +12,7 @@ import redis
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
 
-REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 STREAM = "changefeed.public.source_rows"  # the default stream name, for the tests' table
 
 # pytest-redis's own server: no append-only file, so it can lose what it acknowledged.
@@ -43,6 +45,17 @@ class DurableRedis(RedisExecutor):
         """SIGKILL, then start again on the same files (the append-only file)."""
         self.kill()
         self.start()
+        client = redis.Redis(host=self.host, port=self.port)
+        try:
+            # Open once it listens; serving once it has read the append-only file back.
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.exceptions.BusyLoadingError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ from changefeed.stream import ChangeStream
 from changefeed.transactions import ProtocolError
 
 
+SINKS = ("store", "jsonl", "redis")
+
+
 def positive(kind):
     def parse(text):
         value = kind(text)
@@ -42,10 +45,10 @@ class Command(BaseCommand):
         add_replication_arguments(parser)
         parser.add_argument(
             "--sink",
-            choices=["store", "jsonl", "redis"],
-            default="store",
-            help="store: ChangeEvent rows, exactly once (default); jsonl: JSON lines on stdout; "
-            "redis: entries of Redis streams, exactly once.",
+            choices=SINKS,
+            default=settings.CHANGEFEED_SINK,
+            help="store: ChangeEvent rows, exactly once; jsonl: JSON lines on stdout; redis: "
+            "entries of Redis streams, exactly once (CHANGEFEED_SINK, default %(default)s).",
         )
         parser.add_argument(
             "--format",
@@ -154,6 +157,8 @@ class Command(BaseCommand):
 
     def _sink(self, config, options):
         kind = options["sink"]
+        if kind not in SINKS:  # the setting's value: argparse checks only what is passed
+            raise CommandError(f"CHANGEFEED_SINK is {kind!r}: choose one of {', '.join(SINKS)}.")
         if kind != "store" and options["handlers"]:
             raise CommandError(
                 "--handler runs inside the store's transaction: use --sink store (or, with "
