@@ -457,7 +457,8 @@ def test_redis_is_pinned_durable_as_the_redis_sink_requires_and_started_only_whe
     command = redis["command"]
     assert command[0] == "redis-server"
     # ["--appendonly", "yes", ...] as CONFIG GET would answer: {"appendonly": "yes", ...}
-    config = {flag.removeprefix("--"): value for flag, value in zip(command[1::2], command[2::2])}
+    flags, values = command[1::2], command[2::2]
+    config = {flag.removeprefix("--"): value for flag, value in zip(flags, values, strict=True)}
     assert durability_problem(config) is None, config
     assert redis["profiles"] == ["redis"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]

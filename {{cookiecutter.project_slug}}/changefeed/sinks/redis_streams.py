@@ -199,19 +199,14 @@ class RedisStreamsSink:
                     stream = self._streams[change.table_name] = self.stream_name(
                         change.table_name
                     ).encode()
-                if self.envelope is None:
-                    name = FEED_FIELD
-                else:
-                    name = self.envelope.key(change) or NO_KEY
+                name = FEED_FIELD if self.envelope is None else self.envelope.key(change) or NO_KEY
                 entry_id = (tx.commit_lsn, change.position)
                 if stream not in entries.first:
                     entries.first[stream] = entry_id
                 entries.last[stream] = entry_id
                 streams.append(stream)
                 ids.append(entry_id)
-                packed.append(
-                    bulk(b"%d-%d" % entry_id) + bulk(name) + bulk(value)
-                )
+                packed.append(bulk(b"%d-%d" % entry_id) + bulk(name) + bulk(value))
         return entries
 
     def write(self, transactions: Sequence[Transaction], entries: StreamEntries) -> None:
@@ -252,7 +247,9 @@ class RedisStreamsSink:
         if self.check_durability:
             self._check_durability()
         self._last_ids.clear()  # the writer reads them again before its first batch
-        last_commit = max((lsn for lsn, _ in self.last_ids(self.existing_streams()).values()), default=0)
+        last_commit = max(
+            (lsn for lsn, _ in self.last_ids(self.existing_streams()).values()), default=0
+        )
         return last_commit + 1 if last_commit else 0
 
     def _add(self, entries: StreamEntries) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from changefeed.tests.redis_servers import durable_redis, entries  # noqa: F401 (fixtures)
+from changefeed.tests.redis_servers import entries
 from changefeed.tests.test_faults import Writer, audited
 
 pytestmark = pytest.mark.faults
@@ -62,7 +62,12 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing_in_redis(
     try:
         for _ in range(20):
             consumer = redis_consumer(
-                source, durable_redis.url, "--batch-size", str(rng.choice([50, 500, 5000])), "-v", "0"
+                source,
+                durable_redis.url,
+                "--batch-size",
+                str(rng.choice([50, 500, 5000])),
+                "-v",
+                "0",
             )
             time.sleep(rng.uniform(0.3, 1.5))
             consumer.send_signal(signal.SIGKILL)
@@ -91,9 +96,7 @@ def test_a_redis_crash_mid_stream_is_survived(source, durable_redis):
                 what="the consumer to stream",
             )
             durable_redis.restart_after_a_crash()
-        source.wait_for(
-            lambda: len(entries(durable_redis.url)) > 0, what="the consumer to resume"
-        )
+        source.wait_for(lambda: len(entries(durable_redis.url)) > 0, what="the consumer to resume")
     finally:
         writer.stop()
     audit_length = len(redis_history(source, durable_redis.url)[0])

@@ -10,13 +10,7 @@ import pytest
 import redis
 
 from changefeed.envelopes import UNAVAILABLE_VALUE
-from changefeed.tests.redis_servers import (  # noqa: F401 (fixtures)
-    STREAM,
-    durable_redis,
-    entries,
-    volatile_redis,
-    volatile_redis_proc,
-)
+from changefeed.tests.redis_servers import STREAM, entries
 from changefeed.tests.source_databases import TABLE
 
 INSERT = (
@@ -207,7 +201,10 @@ def test_a_redis_that_fsyncs_every_second_is_refused(source, durable_redis):
     [
         (["--sink", "redis", "--redis-url", ""], "--sink redis needs a server: set CHANGEFEED"),
         (["--format", "debezium"], "--format is for the sinks that write JSON"),
-        (["--sink", "redis", "--redis-url", "redis://x", "--redis-stream", "a.{schema}"], "{table}"),
+        (
+            ["--sink", "redis", "--redis-url", "redis://x", "--redis-stream", "a.{schema}"],
+            "{table}",
+        ),
         (["--sink", "redis", "--redis-url", "http://x"], "Cannot use Redis"),
     ],
 )
@@ -217,6 +214,9 @@ def test_bad_redis_options_are_refused_in_one_line(source, args, message):
 
 # --- read_changes -------------------------------------------------------------------------------
 
+READ_TABLE = (
+    "CREATE TABLE read_changes (id serial, pid int, xid bigint, operation text, row_id text)"
+)
 READ = "SELECT pid, operation, row_id FROM read_changes ORDER BY id"
 
 
@@ -247,7 +247,9 @@ def many_changes(source, transactions=40):
 
 
 def test_two_readers_share_the_entries_and_handle_each_once(source, durable_redis):
-    source.sql("CREATE TABLE read_changes (id serial, pid int, xid bigint, operation text, row_id text)")
+    source.sql(
+        "CREATE TABLE read_changes (id serial, pid int, xid bigint, operation text, row_id text)"
+    )
     source.manage("changefeed_slot", "create")
     readers = [start_reader(source, durable_redis.url, "--idle-timeout", "3") for _ in range(2)]
     source.wait_for(lambda: len(consumers(durable_redis.url)) == 2, what="both readers to join")
@@ -265,7 +267,9 @@ def test_two_readers_share_the_entries_and_handle_each_once(source, durable_redi
 
 
 def test_what_a_killed_reader_held_is_taken_over_by_another(source, durable_redis):
-    source.sql("CREATE TABLE read_changes (id serial, pid int, xid bigint, operation text, row_id text)")
+    source.sql(
+        "CREATE TABLE read_changes (id serial, pid int, xid bigint, operation text, row_id text)"
+    )
     source.manage("changefeed_slot", "create")
     rows = many_changes(source, transactions=4)
     consume_into(source, durable_redis.url)

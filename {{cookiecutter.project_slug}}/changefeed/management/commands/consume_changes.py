@@ -7,7 +7,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from changefeed.envelopes import FORMATS, DebeziumEnvelope
-
 from changefeed.handlers import HandlerError, load_handler
 from changefeed.lsn import format_lag
 from changefeed.management.options import add_replication_arguments, replication_config
@@ -18,7 +17,6 @@ from changefeed.sinks.redis_streams import RedisStreamsSink
 from changefeed.sinks.store import StoreSink
 from changefeed.stream import ChangeStream
 from changefeed.transactions import ProtocolError
-
 
 SINKS = ("store", "jsonl", "redis")
 

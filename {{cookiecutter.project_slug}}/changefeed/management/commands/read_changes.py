@@ -148,9 +148,7 @@ class Command(BaseCommand):
                 f"Cannot reach Redis at {redis_location(options['redis_url'])}: {error}"
             ) from None
         if options["verbosity"] >= 1:
-            self.stderr.write(
-                self.style.SUCCESS(f"Handled {handled} entries as {self.consumer}.")
-            )
+            self.stderr.write(self.style.SUCCESS(f"Handled {handled} entries as {self.consumer}."))
 
     def _handler(self, dotted_path):
         try:
