@@ -2,15 +2,13 @@
 the streams themselves.
 
 Each entry's ID is `<commit LSN>-<position in the transaction>`: IDs grow in commit order, in
-every stream, so what a stream already holds is told by its last ID alone. A batch is added by one
-Lua script, which Redis runs whole, like MULTI/EXEC (the append-only file records its effects as
-one MULTI/EXEC), but which answers once rather than once per entry. Before adding, entries at or
-below their stream's last ID are dropped: after a crash, a lost reply or a reconnect, what Redis
-already has is never written twice. Redis must make a write durable before it answers (see
-`durability_problem`), so that what Postgres is then told is safe is safe.
+every stream, so what a stream already holds is told by its last ID alone. A batch is added in
+one MULTI/EXEC, which Redis applies whole (and writes to its append-only file whole). Before
+adding, entries at or below their stream's last ID are dropped: after a crash, a lost reply or a
+reconnect, what Redis already has is never written twice. Redis must make a write durable before
+it answers (see `durability_problem`), so that what Postgres is then told is safe is safe.
 """
 
-import hashlib
 import logging
 import re
 import time
@@ -21,7 +19,7 @@ from functools import partial
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from changefeed.envelopes import DebeziumEnvelope, feed_objects
@@ -36,21 +34,8 @@ FEED_FIELD = b"change"
 # Debezium Server's Redis sink names an entry's one field after the record's key, and uses this
 # when there is none (its null.key default): a truncation's entry.
 NO_KEY = b"default"
-# KEYS: each entry's stream; ARGV: the approximate MAXLEN (0: none), then each entry's ID, field
-# and value.
-ADD_ENTRIES = b"""
-local maxlen = ARGV[1]
-for i = 1, #KEYS do
-    local at = i * 3 - 1
-    if maxlen == '0' then
-        redis.call('XADD', KEYS[i], ARGV[at], ARGV[at + 1], ARGV[at + 2])
-    else
-        redis.call('XADD', KEYS[i], 'MAXLEN', '~', maxlen, ARGV[at], ARGV[at + 1], ARGV[at + 2])
-    end
-end
-return #KEYS
-"""
-ADD_ENTRIES_SHA = hashlib.sha1(ADD_ENTRIES, usedforsecurity=False).hexdigest().encode()
+MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 # What a restarting, unreachable or loading Redis raises (BusyLoadingError is a ConnectionError).
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 StreamId = tuple[int, int]
@@ -111,14 +96,45 @@ def durability_problem(config: dict) -> str | None:
     return None
 
 
+def receive_reply(sock, expected: bytes) -> bytes:
+    """Read as many bytes as `expected` has, or fewer as soon as they differ from it.
+
+    From redis-py's connection's socket itself: nothing is buffered in its parser between
+    commands, and redis-py has no public way to read raw bytes.
+    """
+    received = bytearray()
+    try:
+        while len(received) < len(expected):
+            chunk = sock.recv(min(len(expected) - len(received), 1 << 20))
+            if not chunk:
+                raise RedisConnectionError("Redis closed the connection")
+            start = len(received)
+            received += chunk
+            if expected[start : len(received)] != chunk:
+                break
+    except TimeoutError as error:
+        raise RedisTimeoutError(f"Redis did not answer: {error}") from None
+    except OSError as error:
+        raise RedisConnectionError(f"Lost the connection to Redis: {error}") from None
+    return bytes(received)
+
+
+def first_difference(received: bytes, expected: bytes) -> int:
+    return next(
+        (index for index, (a, b) in enumerate(zip(received, expected, strict=False)) if a != b),
+        len(received),
+    )
+
+
 @dataclass(slots=True)
 class StreamEntries:
-    """A batch's entries, in commit order, each as its stream and its packed ID, field and
-    value."""
+    """A batch's entries, in commit order: each one's stream, ID, XADD command and XADD's reply
+    (its ID), the last two in Redis' wire protocol (RESP)."""
 
     streams: list[bytes] = field(default_factory=list)
     ids: list[StreamId] = field(default_factory=list)
-    packed: list[bytes] = field(default_factory=list)
+    commands: list[bytes] = field(default_factory=list)
+    replies: list[bytes] = field(default_factory=list)
     first: dict[bytes, StreamId] = field(default_factory=dict)
     last: dict[bytes, StreamId] = field(default_factory=dict)
 
@@ -130,20 +146,17 @@ class StreamEntries:
             if entry_id > last_ids[stream]
         ]
 
-    def command(self, maxlen: int, keep: Sequence[int] | None = None) -> bytes:
-        """EVALSHA of ADD_ENTRIES for the entries (or those `keep` names), packed as RESP."""
-        indices = range(len(self.streams)) if keep is None else keep
-        return b"".join(
-            [
-                b"*%d\r\n" % (4 + 4 * len(indices)),
-                bulk(b"EVALSHA"),
-                bulk(ADD_ENTRIES_SHA),
-                bulk(b"%d" % len(indices)),
-                *(bulk(self.streams[index]) for index in indices),
-                bulk(b"%d" % maxlen),
-                *(self.packed[index] for index in indices),
-            ]
-        )
+    def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, bytes]:
+        """MULTI, an XADD per entry (or per entry `keep` names), EXEC; and the reply that says
+        all went well: OK, QUEUED for each, then EXEC's array of the IDs added."""
+        if keep is None:
+            commands, replies = self.commands, self.replies
+        else:
+            commands = [self.commands[index] for index in keep]
+            replies = [self.replies[index] for index in keep]
+        command = b"".join([MULTI, *commands, EXEC])
+        reply = b"".join([b"+OK\r\n", b"+QUEUED\r\n" * len(commands), b"*%d\r\n" % len(replies)])
+        return command, reply + b"".join(replies)
 
 
 class RedisStreamsSink:
@@ -174,12 +187,19 @@ class RedisStreamsSink:
             url, socket_connect_timeout=10, socket_timeout=120, socket_keepalive=True
         )
         self.stream_template = stream
-        self.maxlen = maxlen
+        # XADD <stream> [MAXLEN ~ <n>] <ID> <field> <value>: 5 or 8 arguments.
+        self.xadd = b"*5\r\n$4\r\nXADD\r\n"
+        if maxlen:
+            self.xadd = b"*8\r\n$4\r\nXADD\r\n"
+            self.trim = b"$6\r\nMAXLEN\r\n$1\r\n~\r\n" + bulk(b"%d" % maxlen)
+        else:
+            self.trim = b""
         self.envelope = envelope
         self.objects_of = envelope.objects if envelope else partial(feed_objects, slot)
         self.max_downtime = max_downtime
         self.check_durability = check_durability
         self._streams: dict[str, bytes] = {}  # table name -> stream name
+        self._packed_streams: dict[bytes, bytes] = {}  # stream name -> as an argument
         self._last_ids: dict[bytes, StreamId] = {}  # the writer's view of each stream's end
 
     # --- Sink ------------------------------------------------------------------------------
@@ -190,15 +210,21 @@ class RedisStreamsSink:
 
     def encode(self, transactions: Sequence[Transaction]) -> StreamEntries:
         entries = StreamEntries()
-        streams, ids, packed = entries.streams, entries.ids, entries.packed
+        streams, ids, commands, replies = (
+            entries.streams,
+            entries.ids,
+            entries.commands,
+            entries.replies,
+        )
+        xadd, trim = self.xadd, self.trim
         for tx in transactions:
             objects = self.objects_of(tx)
             for change, value in zip(tx.changes, objects, strict=True):
                 stream = self._streams.get(change.table_name)
                 if stream is None:
-                    stream = self._streams[change.table_name] = self.stream_name(
-                        change.table_name
-                    ).encode()
+                    name = self.stream_name(change.table_name).encode()
+                    stream = self._streams[change.table_name] = name
+                    self._packed_streams[stream] = bulk(name)
                 name = FEED_FIELD if self.envelope is None else self.envelope.key(change) or NO_KEY
                 entry_id = (tx.commit_lsn, change.position)
                 if stream not in entries.first:
@@ -206,7 +232,12 @@ class RedisStreamsSink:
                 entries.last[stream] = entry_id
                 streams.append(stream)
                 ids.append(entry_id)
-                packed.append(bulk(b"%d-%d" % entry_id) + bulk(name) + bulk(value))
+                packed_id = bulk(b"%d-%d" % entry_id)
+                packed_stream = self._packed_streams[stream]
+                commands.append(
+                    b"".join([xadd, packed_stream, trim, packed_id, bulk(name), bulk(value)])
+                )
+                replies.append(packed_id)
         return entries
 
     def write(self, transactions: Sequence[Transaction], entries: StreamEntries) -> None:
@@ -258,43 +289,40 @@ class RedisStreamsSink:
             self._last_ids.update(self.last_ids(missing))
         last_ids = self._last_ids
         if all(first > last_ids[stream] for stream, first in entries.first.items()):
-            command = entries.command(self.maxlen)
+            self._execute(*entries.transaction())
         else:
             # Redis has some of them already (a restart, or a reply lost on the way): add the rest.
             keep = entries.after(last_ids)
-            command = entries.command(self.maxlen, keep) if keep else None
-        if command is not None:
-            self._run_script(command)
+            if keep:
+                self._execute(*entries.transaction(keep))
         for stream, entry_id in entries.last.items():
             last_ids[stream] = max(last_ids[stream], entry_id)
 
-    def _run_script(self, command: bytes) -> None:
-        try:
-            try:
-                self._send(command)
-            except NoScriptError:  # a new or restarted Redis: load the script, run it again
-                self.redis.script_load(ADD_ENTRIES)
-                self._send(command)
-        except UNAVAILABLE:
-            raise
-        except ResponseError as error:
-            # Out of memory, say, or another writer adding to these streams.
-            raise ChangeFeedError(
-                f"Redis at {self.location} refused a batch ({error}); it was not acknowledged, "
-                "so a restart retries it."
-            ) from None
+    def _execute(self, command: bytes, reply: bytes) -> None:
+        """Send a MULTI/EXEC and check that its reply is `reply`, byte for byte.
 
-    def _send(self, command: bytes):
+        The reply of a transaction that went well is known in advance: comparing bytes is far
+        cheaper than having redis-py parse a reply per entry (it would take longer than Redis
+        takes to add them). Anything else is an error, and the connection is dropped.
+        """
         pool = self.redis.connection_pool
         connection = pool.get_connection()
         try:
             connection.send_packed_command([command])
-            return connection.read_response()
-        except UNAVAILABLE:
+            received = receive_reply(connection._sock, reply)  # its socket: see receive_reply
+        except BaseException:
             connection.disconnect()
             raise
         finally:
             pool.release(connection)
+        if received != reply:
+            connection.disconnect()
+            # Out of memory, say, or another writer adding to these streams.
+            error = received[first_difference(received, reply) :].split(b"\r\n")[0]
+            raise ChangeFeedError(
+                f"Redis at {self.location} refused a batch ({error.decode(errors='replace')}); "
+                "it was not acknowledged, so a restart retries what Redis does not have."
+            )
 
     def _check_durability(self) -> None:
         try:

@@ -188,6 +188,37 @@ def test_a_redis_that_can_lose_acknowledged_writes_is_refused(source, volatile_r
     assert "set appendonly yes and appendfsync always" in line
 
 
+def test_a_batch_redis_refuses_stops_the_consumer_with_its_reason(source, durable_redis):
+    source.manage("changefeed_slot", "create")
+    every_kind_of_change(source)
+    redis.Redis.from_url(durable_redis.url).config_set("maxmemory", "1")  # full: refuses writes
+
+    line = refusal(source, "--sink", "redis", "--redis-url", durable_redis.url, "-v", "0")
+
+    assert "refused a batch (-OOM command not allowed" in line, line
+    assert "it was not acknowledged" in line
+    assert entries(durable_redis.url) == []
+
+
+def test_the_durability_check_can_be_skipped_where_config_get_is_refused(source, volatile_redis):
+    # Managed Redis often refuses CONFIG GET; the user then vouches for its persistence.
+    source.manage("changefeed_slot", "create")
+    every_kind_of_change(source)
+
+    consume_into(source, volatile_redis, "--skip-durability-check")
+
+    assert len(entries(volatile_redis)) == 5
+
+
+def test_an_unknown_sink_setting_is_refused(source):
+    result = source.manage("consume_changes", "--idle-timeout", "1", env={"CHANGEFEED_SINK": "x"})
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "CommandError: CHANGEFEED_SINK is 'x': choose one of store, jsonl, redis."
+    )
+
+
 def test_a_redis_that_fsyncs_every_second_is_refused(source, durable_redis):
     redis.Redis.from_url(durable_redis.url).config_set("appendfsync", "everysec")
 
