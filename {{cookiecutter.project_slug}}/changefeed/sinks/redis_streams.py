@@ -199,7 +199,7 @@ class RedisStreamsSink:
         self.max_downtime = max_downtime
         self.check_durability = check_durability
         self._streams: dict[str, bytes] = {}  # table name -> stream name
-        self._packed_streams: dict[bytes, bytes] = {}  # stream name -> as an argument
+        self._xadd_to: dict[bytes, bytes] = {}  # stream name -> XADD's arguments up to the ID
         self._last_ids: dict[bytes, StreamId] = {}  # the writer's view of each stream's end
 
     # --- Sink ------------------------------------------------------------------------------
@@ -209,6 +209,7 @@ class RedisStreamsSink:
         return self._retrying(self._checkpoint)
 
     def encode(self, transactions: Sequence[Transaction]) -> StreamEntries:
+        # Called for every change of the feed: RESP is formatted with few operations per entry.
         entries = StreamEntries()
         streams, ids, commands, replies = (
             entries.streams,
@@ -216,26 +217,28 @@ class RedisStreamsSink:
             entries.commands,
             entries.replies,
         )
-        xadd, trim = self.xadd, self.trim
+        first, last = entries.first, entries.last
+        feed_field = bulk(FEED_FIELD)
         for tx in transactions:
             objects = self.objects_of(tx)
             for change, value in zip(tx.changes, objects, strict=True):
                 stream = self._streams.get(change.table_name)
                 if stream is None:
-                    name = self.stream_name(change.table_name).encode()
-                    stream = self._streams[change.table_name] = name
-                    self._packed_streams[stream] = bulk(name)
-                name = FEED_FIELD if self.envelope is None else self.envelope.key(change) or NO_KEY
+                    stream = self._new_stream(change.table_name)
+                if self.envelope is None:
+                    packed_field = feed_field
+                else:
+                    packed_field = bulk(self.envelope.key(change) or NO_KEY)
                 entry_id = (tx.commit_lsn, change.position)
-                if stream not in entries.first:
-                    entries.first[stream] = entry_id
-                entries.last[stream] = entry_id
+                if stream not in first:
+                    first[stream] = entry_id
+                last[stream] = entry_id
                 streams.append(stream)
                 ids.append(entry_id)
                 packed_id = bulk(b"%d-%d" % entry_id)
-                packed_stream = self._packed_streams[stream]
                 commands.append(
-                    b"".join([xadd, packed_stream, trim, packed_id, bulk(name), bulk(value)])
+                    b"%b%b%b$%d\r\n%b\r\n"
+                    % (self._xadd_to[stream], packed_id, packed_field, len(value), value)
                 )
                 replies.append(packed_id)
         return entries
@@ -245,6 +248,11 @@ class RedisStreamsSink:
             self._retrying(self._add, entries)
 
     # --- The streams -------------------------------------------------------------------------
+
+    def _new_stream(self, table_name: str) -> bytes:
+        stream = self._streams[table_name] = self.stream_name(table_name).encode()
+        self._xadd_to[stream] = self.xadd + bulk(stream) + self.trim
+        return stream
 
     def stream_name(self, table_name: str) -> str:
         return self.stream_template.replace(TABLE_PLACEHOLDER, table_name)
