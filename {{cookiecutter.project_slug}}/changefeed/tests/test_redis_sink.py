@@ -309,10 +309,10 @@ def test_what_a_killed_reader_held_is_taken_over_by_another(source, durable_redi
         lambda: any(consumer["pending"] for consumer in consumers(durable_redis.url)),
         what="the first reader to take entries",
     )
+    other = start_reader(source, durable_redis.url, "--claim-idle", "0.5", "--idle-timeout", "3")
+    source.wait_for(lambda: len(consumers(durable_redis.url)) == 2, what="the second reader")
     stuck.send_signal(signal.SIGKILL)
     stuck.communicate(timeout=30)
-
-    other = start_reader(source, durable_redis.url, "--claim-idle", "0.5", "--idle-timeout", "3")
     _, stderr = other.communicate(timeout=60)
 
     assert other.returncode == 0, stderr
