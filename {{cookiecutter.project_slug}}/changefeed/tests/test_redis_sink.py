@@ -319,3 +319,19 @@ def test_what_a_killed_reader_held_is_taken_over_by_another(source, durable_redi
     read = source.sql(READ)
     assert sorted(row["row_id"] for row in read) == sorted(rows)
     assert {row["pid"] for row in read} == {other.pid}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--redis-url", "", "--handler", "x.y"], "read_changes needs a server: set CHANGEFEED"),
+        (["--redis-url", "redis://x"], "No handler to call: pass --handler"),
+        (["--redis-url", "redis://x", "--handler", "no.such"], "Cannot use handler 'no.such'"),
+    ],
+)
+def test_bad_read_changes_options_are_refused_in_one_line(source, args, message):
+    result = source.manage("read_changes", *args)
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("CommandError: ") and message in line, line
