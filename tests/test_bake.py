@@ -155,7 +155,9 @@ def test_a_secure_bake_passes_its_own_test_suite(cookies):
 
 
 CHANGE_FEED_WORDS = re.compile(
-    r"changefeed|consume_changes|change.feed|orjson|\bfaults\b|snapshot", re.IGNORECASE
+    r"changefeed|consume_changes|read_changes|change.feed|orjson|redis|debezium|snapshot"
+    r"|\bfaults\b",
+    re.IGNORECASE,
 )
 
 

@@ -12,14 +12,18 @@ copy of that slot with each contender:
 - pg_recvlogical: PostgreSQL's own client, writing the pgoutput stream to /dev/null (the
   reference);
 - consume_changes --sink store: decoded, stored as ChangeEvents, checkpointed;
-- consume_changes --sink jsonl: decoded, printed as JSON lines to /dev/null.
+- consume_changes --sink jsonl: decoded, printed as JSON lines to /dev/null;
+- consume_changes --sink redis: decoded, added to Redis streams, exactly once. Against
+  --redis-url, or else a redis-server of its own (found on PATH, with the append-only file fsynced
+  on every write, as the sink requires); left out when there is neither. It writes streams named
+  after --name only, and deletes them before each run.
 
 Each of --rounds rounds runs every contender once, in rotating order, and each contender's best
 time counts: on a shared machine a single run can be off by a third either way. It prints the
 times as ratios to the reference and each process's peak memory (the highest of its runs); with
 --memory it repeats at 1,000,000 changes and prints how much the consumer's peak grew. Goals:
-store <= 2.0x, jsonl <= 1.3x, and no more than 25 MB more memory at 1,000,000 changes than at
-200,000.
+store <= 2.0x, jsonl <= 1.3x, redis <= 1.5x, and no more than 25 MB more memory at 1,000,000
+changes than at 200,000.
 
 Run it with the project's production requirements installed, as the consumer runs in production
 (with the development requirements, Django's own queries go through psycopg 3 instead).
@@ -29,14 +33,18 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import uuid
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import psycopg2
+import redis
 
 PROJECT = Path(__file__).resolve().parent.parent
 # The scratch database, its publication and its slot (never read: each run drains a copy).
@@ -55,7 +63,7 @@ CREATE TABLE {TABLE} (
     updated_at timestamptz NOT NULL
 )
 """
-GOALS = {"store": 2.0, "jsonl": 1.3}
+GOALS = {"store": 2.0, "jsonl": 1.3, "redis": 1.5}
 MEMORY_GOAL_MB = 25
 
 
@@ -183,7 +191,61 @@ def pg_recvlogical(bench_url, publication, slot, end_lsn):
     )
 
 
-def consume_changes(bench_url, publication, slot, sink, changes):
+@contextmanager
+def own_redis_server():
+    """A redis-server of the benchmark's own, in a scratch directory: its URL, or None when
+    there is no redis-server on PATH."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        server = subprocess.Popen(
+            [
+                binary,
+                *("--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", ""),
+                *("--appendonly", "yes", "--appendfsync", "always"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            client = redis.Redis.from_url(url)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.exceptions.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("redis-server did not start within 30 s") from None
+                    time.sleep(0.05)
+            client.close()
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def redis_streams(name):
+    """The stream names the redis contender writes: --redis-stream, and a pattern of them."""
+    return name + ".{table}", name + ".*"
+
+
+def delete_streams(redis_url, name):
+    client = redis.Redis.from_url(redis_url)
+    try:
+        streams = list(client.scan_iter(match=redis_streams(name)[1], _type="stream"))
+        if streams:
+            client.delete(*streams)
+    finally:
+        client.close()
+
+
+def consume_changes(bench_url, publication, slot, sink, changes, options=()):
     return run_measured(
         [
             sys.executable,
@@ -201,13 +263,14 @@ def consume_changes(bench_url, publication, slot, sink, changes):
             str(changes),
             "-v",
             "0",
+            *options,
         ],
         cwd=PROJECT,
         env=manage_environment(bench_url),
     )
 
 
-def drain_copy(bench_url, name, contender, end_lsn, changes):
+def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url):
     """Drain a fresh copy of the backlog's slot with one contender: (seconds, peak MB)."""
     slot = f"{name}_run"
     # Every run starts from the same state: no events or checkpoint from an earlier run, and no
@@ -221,25 +284,34 @@ def drain_copy(bench_url, name, contender, end_lsn, changes):
     try:
         if contender == "pg_recvlogical":
             return pg_recvlogical(bench_url, name, slot, end_lsn)
+        if contender == "redis":
+            delete_streams(redis_url, name)
+            options = ("--redis-url", redis_url, "--redis-stream", redis_streams(name)[0])
+            return consume_changes(bench_url, name, slot, contender, changes, options)
         return consume_changes(bench_url, name, slot, contender, changes)
     finally:
         admin(bench_url, ("SELECT pg_drop_replication_slot(%s)", [slot]))
 
 
-def measure(url, name, changes, rounds):
+def measure(url, name, changes, rounds, redis_url=None):
     print(
         f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
         "transactions...",
         flush=True,
     )
     bench_url, end_lsn = build_backlog(url, name, changes)
-    runs = {contender: [] for contender in CONTENDERS}
+    contenders = CONTENDERS + (("redis",) if redis_url else ())
+    runs = {contender: [] for contender in contenders}
     try:
         for round_ in range(rounds):
-            shift = round_ % len(CONTENDERS)
-            for contender in CONTENDERS[shift:] + CONTENDERS[:shift]:
-                runs[contender].append(drain_copy(bench_url, name, contender, end_lsn, changes))
+            shift = round_ % len(contenders)
+            for contender in contenders[shift:] + contenders[:shift]:
+                runs[contender].append(
+                    drain_copy(bench_url, name, contender, end_lsn, changes, redis_url)
+                )
     finally:
+        if redis_url:
+            delete_streams(redis_url, name)
         admin(
             url,
             (
@@ -284,6 +356,11 @@ def main():
         f"(default {DEFAULT_NAME})",
     )
     parser.add_argument(
+        "--redis-url",
+        help="Redis for the redis sink, with appendonly yes and appendfsync always (default: a "
+        "redis-server of the benchmark's own, if one is on PATH)",
+    )
+    parser.add_argument(
         "--memory",
         action="store_true",
         help="also run at 1,000,000 changes and compare peak memory",
@@ -296,10 +373,17 @@ def main():
         parser.error(f"--changes must be at least {TRANSACTION_SIZE} and --rounds at least 1")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.name):
         parser.error("--name must be a lowercase SQL identifier of at most 41 characters")
-    small = measure(args.url, args.name, args.changes, args.rounds)
+    with own_redis_server() if args.redis_url is None else nullcontext(args.redis_url) as redis_url:
+        if redis_url is None:
+            print("No redis-server on PATH and no --redis-url: the redis sink is left out.")
+        compare(args, redis_url)
+
+
+def compare(args, redis_url):
+    small = measure(args.url, args.name, args.changes, args.rounds, redis_url)
     if args.memory:
-        large = measure(args.url, args.name, 1_000_000, args.rounds)
-        for sink in ("store", "jsonl"):
+        large = measure(args.url, args.name, 1_000_000, args.rounds, redis_url)
+        for sink in ("store", "jsonl", "redis") if redis_url else ("store", "jsonl"):
             growth = large[sink][1] - small[sink][1]
             verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"
             print(

@@ -126,6 +126,12 @@ CHANGEFEED_PUBLICATION = env.str("CHANGEFEED_PUBLICATION", default=CHANGEFEED_NA
 CHANGEFEED_TABLES = env.list("CHANGEFEED_TABLES", default=["items"])
 # Dotted paths of functions called in order with each transaction, inside the store's transaction.
 CHANGEFEED_HANDLERS = env.list("CHANGEFEED_HANDLERS", default=[])
+# Where consume_changes puts the changes (--sink): store, jsonl or redis.
+CHANGEFEED_SINK = env.str("CHANGEFEED_SINK", default="store")
+# `consume_changes --sink redis` and `read_changes`: the server, and the streams' names ({table}:
+# the qualified table name, e.g. changefeed.public.items).
+CHANGEFEED_REDIS_URL = env.str("CHANGEFEED_REDIS_URL", default="")
+CHANGEFEED_REDIS_STREAM = env.str("CHANGEFEED_REDIS_STREAM", default="changefeed.{table}")
 {%- endif %}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -444,3 +444,35 @@ def test_the_development_image_has_what_the_test_suite_needs():
     assert re.search(r"apt-get install .*postgresql nodejs npm", development)
     assert 'ENV PATH="/usr/lib/postgresql/15/bin:$PATH"' in development  # bookworm's PostgreSQL
     assert "USER django" in development  # PostgreSQL refuses to run as root
+{%- if cookiecutter.use_changefeed == "yes" %}
+
+
+def test_redis_is_pinned_durable_as_the_redis_sink_requires_and_started_only_when_chosen():
+    from changefeed.sinks.redis_streams import durability_problem
+
+    services = compose()["services"]
+    redis = services["redis"]
+    name, _, tag = redis["image"].partition(":")
+    assert name == "redis" and re.fullmatch(r"\d+\.\d+\.\d+-alpine", tag), redis["image"]
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    # ["--appendonly", "yes", ...] as CONFIG GET would answer: {"appendonly": "yes", ...}
+    flags, values = command[1::2], command[2::2]
+    config = {flag.removeprefix("--"): value for flag, value in zip(flags, values, strict=True)}
+    assert durability_problem(config) is None, config
+    assert redis["profiles"] == ["redis"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    volume, mount = redis["volumes"][0].split(":")
+    assert volume in compose()["volumes"] and mount == "/data"
+    # The consumer waits for a healthy Redis when the profile runs it, and only then.
+    assert services["consumer"]["depends_on"]["redis"] == {
+        "condition": "service_healthy",
+        "required": False,
+    }
+
+
+@pytest.mark.parametrize("service", DJANGO_SERVICES)
+def test_django_services_reach_redis_by_its_service_name(service):
+    url = django_settings_under(service_environment(service), "CHANGEFEED_REDIS_URL")
+    assert url == "redis://redis:6379/0"
+{%- endif %}

@@ -1,5 +1,10 @@
 import pytest
 
+from changefeed.tests.redis_servers import (  # noqa: F401 (the redis sink tests' fixtures)
+    durable_redis,
+    volatile_redis,
+    volatile_redis_proc,
+)
 from changefeed.tests.source_databases import migrated_template, source_database
 
 

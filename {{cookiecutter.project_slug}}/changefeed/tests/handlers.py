@@ -1,5 +1,6 @@
 """Handlers the tests pass to consume_changes --handler."""
 
+import os
 import time
 import weakref
 
@@ -46,3 +47,16 @@ def leave_a_cycle(transaction):
     _CYCLES_ALIVE.add(_Cycle())
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO cycles (alive) VALUES (%s)", [len(_CYCLES_ALIVE)])
+
+
+def record_read(transaction):
+    """read_changes: records which reader process handled each change (HANG=1: hangs instead,
+    as a reader stuck on an entry)."""
+    if os.environ.get("HANG") == "1":
+        time.sleep(3600)
+    with connection.cursor() as cursor:
+        for change in transaction.changes:
+            cursor.execute(
+                "INSERT INTO read_changes (pid, xid, operation, row_id) VALUES (%s, %s, %s, %s)",
+                [os.getpid(), transaction.xid, change.operation, change.primary_key["id"]],
+            )

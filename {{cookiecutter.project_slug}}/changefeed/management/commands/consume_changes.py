@@ -4,17 +4,22 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
+from changefeed.envelopes import FORMATS, DebeziumEnvelope
 from changefeed.handlers import HandlerError, load_handler
 from changefeed.lsn import format_lag
 from changefeed.management.options import add_replication_arguments, replication_config
 from changefeed.pgoutput import PgOutputDecodeError
 from changefeed.replication import ChangeFeedError
 from changefeed.sinks.jsonl import JsonlSink
+from changefeed.sinks.redis_streams import RedisStreamsSink
 from changefeed.sinks.store import StoreSink
 from changefeed.snapshot import Snapshotter, request_snapshots
 from changefeed.stream import ChangeStream
 from changefeed.transactions import ProtocolError
+
+SINKS = ("store", "jsonl", "redis")
 
 
 def positive(kind):
@@ -31,7 +36,7 @@ def positive(kind):
 class Command(BaseCommand):
     help = (
         "Consume Postgres' logical replication change feed (pgoutput) into the ChangeEvent "
-        "store (exactly once), or as JSON lines on stdout."
+        "store (exactly once), into Redis streams (exactly once), or as JSON lines on stdout."
     )
     requires_system_checks = []
 
@@ -39,9 +44,38 @@ class Command(BaseCommand):
         add_replication_arguments(parser)
         parser.add_argument(
             "--sink",
-            choices=["store", "jsonl"],
-            default="store",
-            help="store: ChangeEvent rows, exactly once (default); jsonl: JSON lines on stdout.",
+            choices=SINKS,
+            default=settings.CHANGEFEED_SINK,
+            help="store: ChangeEvent rows, exactly once; jsonl: JSON lines on stdout; redis: "
+            "entries of Redis streams, exactly once (CHANGEFEED_SINK, default %(default)s).",
+        )
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            help="For jsonl and redis: feed (the default: the ChangeEvent fields) or debezium "
+            "(Debezium's envelope).",
+        )
+        parser.add_argument(
+            "--redis-url",
+            default=settings.CHANGEFEED_REDIS_URL,
+            help="For redis: the server, e.g. redis://localhost:6379/0 (CHANGEFEED_REDIS_URL).",
+        )
+        parser.add_argument(
+            "--redis-stream",
+            default=settings.CHANGEFEED_REDIS_STREAM,
+            help="For redis: the stream name, {table} standing for the qualified table name "
+            "(CHANGEFEED_REDIS_STREAM, default %(default)s).",
+        )
+        parser.add_argument(
+            "--redis-maxlen",
+            type=positive(int),
+            help="For redis: trim each stream to about this many entries (XADD MAXLEN ~).",
+        )
+        parser.add_argument(
+            "--skip-durability-check",
+            action="store_true",
+            help="For redis: do not read its persistence settings (where CONFIG GET is refused); "
+            "it must run with appendonly yes and appendfsync always.",
         )
         parser.add_argument(
             "--handler",
@@ -100,15 +134,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         config = replication_config(options)
-        if options["sink"] == "jsonl":
-            if options["handlers"]:
-                raise CommandError(
-                    "--handler runs inside the store's transaction: use --sink store."
-                )
-            sink = JsonlSink(config.slot, self.stdout, config.database)
-        else:
-            handlers = options["handlers"] or settings.CHANGEFEED_HANDLERS
-            sink = StoreSink(config.slot, [self._handler(h) for h in handlers], config.database)
+        sink = self._sink(config, options)
 
         verbosity = options["verbosity"]
         self._last_progress = (time.monotonic(), 0)
@@ -153,6 +179,46 @@ class Command(BaseCommand):
             self.stderr.write(
                 self.style.SUCCESS(f"Consumed {events} change events from slot {config.slot}.")
             )
+
+    def _sink(self, config, options):
+        kind = options["sink"]
+        if kind not in SINKS:  # the setting's value: argparse checks only what is passed
+            raise CommandError(f"CHANGEFEED_SINK is {kind!r}: choose one of {', '.join(SINKS)}.")
+        if kind != "store" and options["handlers"]:
+            raise CommandError(
+                "--handler runs inside the store's transaction: use --sink store (or, with "
+                "--sink redis, read the streams with read_changes --handler)."
+            )
+        if kind == "store":
+            if options["format"]:
+                raise CommandError("--format is for the sinks that write JSON: jsonl and redis.")
+            handlers = options["handlers"] or settings.CHANGEFEED_HANDLERS
+            return StoreSink(config.slot, [self._handler(h) for h in handlers], config.database)
+        envelope = None
+        if options["format"] == "debezium":
+            envelope = DebeziumEnvelope(
+                config.slot, connections[config.database].settings_dict["NAME"]
+            )
+        if kind == "jsonl":
+            return JsonlSink(config.slot, self.stdout, envelope, config.database)
+        if not options["redis_url"]:
+            raise CommandError(
+                "--sink redis needs a server: set CHANGEFEED_REDIS_URL (in .env) or pass "
+                "--redis-url, e.g. redis://localhost:6379/0."
+            )
+        try:
+            return RedisStreamsSink(
+                config.slot,
+                options["redis_url"],
+                stream=options["redis_stream"],
+                maxlen=options["redis_maxlen"] or 0,
+                envelope=envelope,
+                max_downtime=options["max_downtime"],
+                check_durability=not options["skip_durability_check"],
+                database=config.database,
+            )
+        except (ChangeFeedError, ValueError) as error:
+            raise CommandError(f"Cannot use Redis: {error}") from None
 
     def _handler(self, dotted_path):
         try:

@@ -1,0 +1,224 @@
+import logging
+import os
+import signal
+import socket
+import time
+from datetime import datetime
+
+import orjson
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from changefeed.handlers import handler_name, load_handler
+from changefeed.management.commands.consume_changes import positive
+from changefeed.sinks.redis_streams import (
+    FEED_FIELD,
+    RedisStreamsSink,
+    parse_stream_id,
+    redis_location,
+)
+from changefeed.transactions import Change, Transaction
+
+logger = logging.getLogger("changefeed.read_changes")
+
+CHANGE_FIELDS = ("lsn", "position", "table_name", "operation", "primary_key", "old", "new")
+
+
+def transactions_of(stream: bytes, entries) -> list[tuple[Transaction, list[bytes]]]:
+    """A stream's entries (in the feed's format), grouped by the transaction they came from,
+    each with the IDs to acknowledge once it is handled."""
+    grouped: list[tuple[Transaction, list[bytes]]] = []
+    for entry_id, fields in entries:
+        value = fields.get(FEED_FIELD)
+        if value is None:
+            raise CommandError(
+                f"Entry {entry_id.decode()} of {stream.decode()} is not in the change feed's own "
+                "format (written with --format debezium?): read it with a Debezium consumer."
+            )
+        change = orjson.loads(value)
+        commit_lsn = parse_stream_id(entry_id)[0]
+        if not grouped or grouped[-1][0].commit_lsn != commit_lsn:
+            tx = Transaction(
+                xid=change["xid"],
+                commit_lsn=commit_lsn,
+                end_lsn=0,  # not in the stream
+                commit_time=datetime.fromisoformat(change["commit_time"]),
+            )
+            grouped.append((tx, []))
+        tx, ids = grouped[-1]
+        tx.changes.append(
+            Change(
+                *(change[name] for name in CHANGE_FIELDS),
+                unchanged_toast=change["unchanged_toast"],
+            )
+        )
+        ids.append(entry_id)
+    return grouped
+
+
+class Command(BaseCommand):
+    help = (
+        "Read the change feed's Redis streams as one consumer of a consumer group: call the "
+        "handlers with each transaction's entries, acknowledge them (XACK) once they return, and "
+        "take over what a dead consumer left unacknowledged (XAUTOCLAIM)."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--group", default="changefeed", help="Consumer group (default %(default)s)."
+        )
+        parser.add_argument(
+            "--consumer",
+            default=f"{socket.gethostname()}-{os.getpid()}",
+            help="This reader's name in the group (default: host name and process id).",
+        )
+        parser.add_argument(
+            "--stream",
+            action="append",
+            dest="streams",
+            metavar="NAME",
+            help="A stream to read; repeat for several (default: every stream "
+            "CHANGEFEED_REDIS_STREAM names that exists now).",
+        )
+        parser.add_argument(
+            "--handler",
+            action="append",
+            dest="handlers",
+            metavar="DOTTED_PATH",
+            help="A function called with each transaction, inside a database transaction; "
+            "repeat for several (default: CHANGEFEED_HANDLERS).",
+        )
+        parser.add_argument(
+            "--redis-url",
+            default=settings.CHANGEFEED_REDIS_URL,
+            help="The server, e.g. redis://localhost:6379/0 (CHANGEFEED_REDIS_URL).",
+        )
+        parser.add_argument(
+            "--count", type=positive(int), default=100, help="Entries per read (default 100)."
+        )
+        parser.add_argument(
+            "--claim-idle",
+            type=positive(float),
+            default=60.0,
+            help="Take over entries another consumer has held unacknowledged this many seconds "
+            "(it died, or hangs): default %(default)g.",
+        )
+        parser.add_argument(
+            "--max-entries",
+            type=positive(int),
+            help="Stop once this many entries are handled.",
+        )
+        parser.add_argument(
+            "--idle-timeout",
+            type=positive(float),
+            help="Stop after this many seconds without an entry.",
+        )
+
+    def handle(self, *args, **options):
+        if not options["redis_url"]:
+            raise CommandError(
+                "read_changes needs a server: set CHANGEFEED_REDIS_URL (in .env) or pass "
+                "--redis-url, e.g. redis://localhost:6379/0."
+            )
+        handlers = [
+            self._handler(path) for path in options["handlers"] or settings.CHANGEFEED_HANDLERS
+        ]
+        if not handlers:
+            raise CommandError("No handler to call: pass --handler or set CHANGEFEED_HANDLERS.")
+        self.redis = redis.Redis.from_url(options["redis_url"])
+        self.group, self.consumer = options["group"], options["consumer"]
+        self.handlers = handlers
+        self.stopping = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: setattr(self, "stopping", True))
+        try:
+            streams = options["streams"] or self._existing_streams(options["redis_url"])
+            if not streams:
+                raise CommandError(
+                    f"No stream named like {settings.CHANGEFEED_REDIS_STREAM!r} in Redis yet: "
+                    "start consume_changes --sink redis first, or pass --stream."
+                )
+            self._create_group(streams)
+            handled = self._read(streams, options)
+        except redis.exceptions.ConnectionError as error:
+            raise CommandError(
+                f"Cannot reach Redis at {redis_location(options['redis_url'])}: {error}"
+            ) from None
+        if options["verbosity"] >= 1:
+            self.stderr.write(self.style.SUCCESS(f"Handled {handled} entries as {self.consumer}."))
+
+    def _handler(self, dotted_path):
+        try:
+            return load_handler(dotted_path)
+        except ImportError as error:
+            raise CommandError(f"Cannot use handler {dotted_path!r}: {error}") from None
+
+    def _existing_streams(self, url) -> list[str]:
+        sink = RedisStreamsSink("", url, stream=settings.CHANGEFEED_REDIS_STREAM)
+        return [name.decode() for name in sink.existing_streams()]
+
+    def _create_group(self, streams):
+        for stream in streams:
+            try:
+                # From the stream's start: the group sees every entry still in it.
+                self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except redis.exceptions.ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+
+    def _read(self, streams, options) -> int:
+        count, claim_idle_ms = options["count"], int(options["claim_idle"] * 1000)
+        max_entries, idle_timeout = options["max_entries"], options["idle_timeout"]
+        handled = 0
+        last_entry = time.monotonic()
+        # Entries delivered to this consumer before (a restart under the same name) come first.
+        backlog = {stream: "0" for stream in streams}
+        claim_from = dict.fromkeys(streams, "0-0")
+        while not self.stopping:
+            handled_before = handled
+            for stream in streams:
+                # Entries a dead consumer left: idle longer than --claim-idle. Handled at once,
+                # before they could show up again as this consumer's own pending entries.
+                claim_from[stream], claimed, *_ = self.redis.xautoclaim(
+                    stream, self.group, self.consumer, claim_idle_ms, claim_from[stream], count
+                )
+                if claimed:
+                    handled += self._handle(stream.encode(), claimed)
+            if backlog:
+                read = self.redis.xreadgroup(self.group, self.consumer, backlog, count=count)
+                backlog = {stream.decode(): "0" for stream, entries in read if entries}
+            else:
+                read = self.redis.xreadgroup(
+                    self.group, self.consumer, dict.fromkeys(streams, ">"), count, block=1000
+                )
+            for stream, entries in read:
+                if entries:
+                    handled += self._handle(stream, entries)
+            if handled > handled_before:
+                last_entry = time.monotonic()
+            if max_entries is not None and handled >= max_entries:
+                break
+            if idle_timeout is not None and time.monotonic() - last_entry >= idle_timeout:
+                break
+        return handled
+
+    def _handle(self, stream: bytes, entries) -> int:
+        for tx, ids in transactions_of(stream, entries):
+            with transaction.atomic():
+                for handler in self.handlers:
+                    try:
+                        handler(tx)
+                    except Exception as error:
+                        logger.exception("Handler %s failed", handler_name(handler))
+                        raise CommandError(
+                            f"Handler {handler_name(handler)} failed on transaction {tx.xid} of "
+                            f"{stream.decode()}; its entries stay pending, for this consumer "
+                            f"(restarted) or another to take over: {type(error).__name__}: "
+                            f"{error}"
+                        ) from error
+            # Only once the handlers' work is committed: a crash before this redelivers them.
+            self.redis.xack(stream, self.group, *ids)
+        return len(entries)

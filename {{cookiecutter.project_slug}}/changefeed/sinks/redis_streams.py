@@ -1,0 +1,410 @@
+"""The redis sink: each change one entry of a Redis stream, exactly once, with no state besides
+the streams themselves.
+
+Each entry's ID is `<commit LSN>-<position in the transaction>`: IDs grow in commit order, in
+every stream, so what a stream already holds is told by its last ID alone. A batch is added in
+one MULTI/EXEC, which Redis applies whole (and writes to its append-only file whole). Before
+adding, entries at or below their stream's last ID are dropped: after a crash, a lost reply or a
+reconnect, what Redis already has is never written twice. Redis must make a write durable before
+it answers (see `durability_problem`), so that what Postgres is then told is safe is safe.
+"""
+
+import dataclasses
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import orjson
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from changefeed.envelopes import DebeziumEnvelope, feed_objects
+from changefeed.models import SnapshotProgress
+from changefeed.replication import ChangeFeedError
+from changefeed.transactions import SnapshotStep, Transaction
+
+logger = logging.getLogger(__name__)
+
+TABLE_PLACEHOLDER = "{table}"
+DEFAULT_STREAM = f"changefeed.{TABLE_PLACEHOLDER}"
+FEED_FIELD = b"change"
+# Debezium Server's Redis sink names an entry's one field after the record's key, and uses this
+# when there is none (its null.key default): a truncation's entry.
+NO_KEY = b"default"
+# Where a snapshot's progress is kept, a key per table: written in the MULTI/EXEC of its rows.
+SNAPSHOT_KEY = "changefeed.snapshot.{slot}:"
+MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+# What a restarting, unreachable or loading Redis raises (BusyLoadingError is a ConnectionError).
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+StreamId = tuple[int, int]
+
+
+def bulk(value: bytes) -> bytes:
+    """One argument of a command, in Redis' wire protocol (RESP)."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def parse_stream_id(value: bytes) -> StreamId:
+    milliseconds, _, sequence = value.partition(b"-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def validate_stream_template(template: str) -> None:
+    """A stream name, in which `{table}` stands for the qualified table name."""
+    rest = template.replace(TABLE_PLACEHOLDER, "")
+    if not template or "{" in rest or "}" in rest:
+        raise ChangeFeedError(
+            f"Stream name {template!r} may contain {TABLE_PLACEHOLDER} (the qualified table "
+            f"name) and no other braces, e.g. {DEFAULT_STREAM}."
+        )
+
+
+def redis_location(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def durability_problem(config: dict) -> str | None:
+    """Why a Redis with this configuration (CONFIG GET) could lose an entry it has acknowledged,
+    or None.
+
+    With appendfsync always, Redis writes and fsyncs its append-only file before it answers, so
+    an answered script is on disk. (everysec can lose the last second's writes in a crash, and
+    WAITAOF, which could wait for the fsync, arrived only in Redis 7.2.) A maxmemory-policy that
+    evicts any key (allkeys-*) may evict a stream; volatile-* evicts only keys with a TTL.
+    """
+    if config.get("appendonly") != "yes":
+        return (
+            "runs with appendonly no, so a restart loses entries Postgres has been told are "
+            "safe: set appendonly yes and appendfsync always"
+        )
+    if config.get("appendfsync") != "always":
+        return (
+            f"runs with appendfsync {config.get('appendfsync')}, so a crash can lose entries "
+            "Postgres has been told are safe: set appendfsync always"
+        )
+    if config.get("maxmemory-policy", "").startswith("allkeys"):
+        return (
+            f"runs with maxmemory-policy {config['maxmemory-policy']}, which may evict a stream: "
+            "set maxmemory-policy noeviction"
+        )
+    return None
+
+
+def receive_reply(sock, expected: bytes) -> bytes:
+    """Read as many bytes as `expected` has, or fewer as soon as they differ from it.
+
+    From redis-py's connection's socket itself: nothing is buffered in its parser between
+    commands, and redis-py has no public way to read raw bytes.
+    """
+    received = bytearray()
+    try:
+        while len(received) < len(expected):
+            chunk = sock.recv(min(len(expected) - len(received), 1 << 20))
+            if not chunk:
+                raise RedisConnectionError("Redis closed the connection")
+            start = len(received)
+            received += chunk
+            if expected[start : len(received)] != chunk:
+                break
+    except TimeoutError as error:
+        raise RedisTimeoutError(f"Redis did not answer: {error}") from None
+    except OSError as error:
+        raise RedisConnectionError(f"Lost the connection to Redis: {error}") from None
+    return bytes(received)
+
+
+def first_difference(received: bytes, expected: bytes) -> int:
+    return next(
+        (index for index, (a, b) in enumerate(zip(received, expected, strict=False)) if a != b),
+        len(received),
+    )
+
+
+@dataclass(slots=True)
+class StreamEntries:
+    """A batch's entries, in commit order: each one's stream, ID, XADD command and XADD's reply
+    (its ID), the last two in Redis' wire protocol (RESP)."""
+
+    streams: list[bytes] = field(default_factory=list)
+    ids: list[StreamId] = field(default_factory=list)
+    commands: list[bytes] = field(default_factory=list)
+    replies: list[bytes] = field(default_factory=list)
+    first: dict[bytes, StreamId] = field(default_factory=dict)
+    last: dict[bytes, StreamId] = field(default_factory=dict)
+    steps: list[SnapshotStep] = field(default_factory=list)
+    step_commands: list[bytes] = field(default_factory=list)  # a SET each, answered +OK
+
+    def after(self, last_ids: dict[bytes, StreamId]) -> list[int]:
+        """Which entries (indices) come after their stream's last ID."""
+        return [
+            index
+            for index, (stream, entry_id) in enumerate(zip(self.streams, self.ids, strict=True))
+            if entry_id > last_ids[stream]
+        ]
+
+    def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, bytes]:
+        """MULTI, an XADD per entry (or per entry `keep` names), a SET per snapshot step, EXEC;
+        and the reply that says all went well: OK, QUEUED for each, then EXEC's array of the IDs
+        added and the SETs' OKs."""
+        if keep is None:
+            commands, replies = self.commands, self.replies
+        else:
+            commands = [self.commands[index] for index in keep]
+            replies = [self.replies[index] for index in keep]
+        commands = [*commands, *self.step_commands]
+        replies = [*replies, *[b"+OK\r\n"] * len(self.step_commands)]
+        command = b"".join([MULTI, *commands, EXEC])
+        reply = b"".join([b"+OK\r\n", b"+QUEUED\r\n" * len(commands), b"*%d\r\n" % len(replies)])
+        return command, reply + b"".join(replies)
+
+
+class RedisStreamsSink:
+    """Adds each change to a Redis stream (one per table by default), exactly once.
+
+    `stream` names the streams, `{table}` standing for the qualified table name. `maxlen` trims
+    each stream to about that many entries as it grows (XADD MAXLEN ~). `envelope` writes
+    Debezium's envelope, in the one field Debezium Server's Redis sink writes (named after the
+    record's key); otherwise the feed's own format, in the field `change`.
+    """
+
+    def __init__(
+        self,
+        slot: str,
+        url: str,
+        *,
+        stream: str = DEFAULT_STREAM,
+        maxlen: int = 0,
+        envelope: DebeziumEnvelope | None = None,
+        max_downtime: float = 300.0,
+        check_durability: bool = True,
+        database: str | None = None,
+    ):
+        validate_stream_template(stream)
+        self.slot = slot
+        self.database = database
+        self.snapshot_key = SNAPSHOT_KEY.format(slot=slot)
+        self.location = redis_location(url)
+        # Generous timeouts: a large batch is one script, and Redis fsyncs before it answers.
+        self.redis = redis.Redis.from_url(
+            url, socket_connect_timeout=10, socket_timeout=120, socket_keepalive=True
+        )
+        self.stream_template = stream
+        # XADD <stream> [MAXLEN ~ <n>] <ID> <field> <value>: 5 or 8 arguments.
+        self.xadd = b"*5\r\n$4\r\nXADD\r\n"
+        if maxlen:
+            self.xadd = b"*8\r\n$4\r\nXADD\r\n"
+            self.trim = b"$6\r\nMAXLEN\r\n$1\r\n~\r\n" + bulk(b"%d" % maxlen)
+        else:
+            self.trim = b""
+        self.envelope = envelope
+        self.objects_of = envelope.objects if envelope else partial(feed_objects, slot)
+        self.max_downtime = max_downtime
+        self.check_durability = check_durability
+        self._streams: dict[str, bytes] = {}  # table name -> stream name
+        self._xadd_to: dict[bytes, bytes] = {}  # stream name -> XADD's arguments up to the ID
+        self._last_ids: dict[bytes, StreamId] = {}  # the writer's view of each stream's end
+
+    # --- Sink ------------------------------------------------------------------------------
+
+    def checkpoint(self) -> int:
+        """Just past the last commit Redis holds: Postgres resumes after it."""
+        return self._retrying(self._checkpoint)
+
+    def snapshot_steps(self) -> dict[str, SnapshotStep]:
+        """The snapshot steps Redis holds, written with their rows (see `encode`)."""
+        return self._retrying(self._snapshot_steps)
+
+    def encode(self, transactions: Sequence[Transaction]) -> StreamEntries:
+        # Called for every change of the feed: RESP is formatted with few operations per entry.
+        entries = StreamEntries()
+        streams, ids, commands, replies = (
+            entries.streams,
+            entries.ids,
+            entries.commands,
+            entries.replies,
+        )
+        first, last = entries.first, entries.last
+        feed_field = bulk(FEED_FIELD)
+        for tx in transactions:
+            objects = self.objects_of(tx)
+            for change, value in zip(tx.changes, objects, strict=True):
+                stream = self._streams.get(change.table_name)
+                if stream is None:
+                    stream = self._new_stream(change.table_name)
+                if self.envelope is None:
+                    packed_field = feed_field
+                else:
+                    packed_field = bulk(self.envelope.key(change) or NO_KEY)
+                entry_id = (tx.commit_lsn, change.position)
+                if stream not in first:
+                    first[stream] = entry_id
+                last[stream] = entry_id
+                streams.append(stream)
+                ids.append(entry_id)
+                packed_id = bulk(b"%d-%d" % entry_id)
+                commands.append(
+                    b"%b%b%b$%d\r\n%b\r\n"
+                    % (self._xadd_to[stream], packed_id, packed_field, len(value), value)
+                )
+                replies.append(packed_id)
+            if tx.snapshot is not None:
+                # A snapshot's progress goes in the same MULTI/EXEC as its rows: exactly once.
+                key = (self.snapshot_key + tx.snapshot.table).encode()
+                step = orjson.dumps(dataclasses.asdict(tx.snapshot))
+                entries.steps.append(tx.snapshot)
+                entries.step_commands.append(b"*3\r\n$3\r\nSET\r\n%b%b" % (bulk(key), bulk(step)))
+        return entries
+
+    def write(self, transactions: Sequence[Transaction], entries: StreamEntries) -> None:
+        if entries.streams or entries.steps:
+            self._retrying(self._add, entries)
+        if entries.steps and self.database:
+            # Shown in the admin and by changefeed_snapshot; the record that counts is Redis'.
+            SnapshotProgress.objects.using(self.database).record(self.slot, entries.steps)
+
+    # --- The streams -------------------------------------------------------------------------
+
+    def _new_stream(self, table_name: str) -> bytes:
+        stream = self._streams[table_name] = self.stream_name(table_name).encode()
+        self._xadd_to[stream] = self.xadd + bulk(stream) + self.trim
+        return stream
+
+    def stream_name(self, table_name: str) -> str:
+        return self.stream_template.replace(TABLE_PLACEHOLDER, table_name)
+
+    def existing_streams(self) -> list[bytes]:
+        """The streams this sink's stream names can match, as SCAN finds them."""
+        escaped = re.sub(r"([*?\[\]\\])", r"\\\1", self.stream_template)
+        pattern = escaped.replace(TABLE_PLACEHOLDER, "*")
+        return list(self.redis.scan_iter(match=pattern, count=1000, _type="stream"))
+
+    def last_ids(self, streams: Iterable[bytes]) -> dict[bytes, StreamId]:
+        """Each stream's last ID (0-0 when it does not exist). The last *generated* ID: the
+        newest entry may have been deleted since, and XADD still refuses an ID at or below it."""
+        streams = list(streams)
+        pipeline = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipeline.xinfo_stream(stream)
+        found = {}
+        for stream, info in zip(streams, pipeline.execute(raise_on_error=False), strict=True):
+            if isinstance(info, ResponseError):
+                if "no such key" not in str(info).lower():
+                    raise info
+                found[stream] = (0, 0)
+            else:
+                found[stream] = parse_stream_id(info["last-generated-id"])
+        return found
+
+    # --- What runs under _retrying -------------------------------------------------------------
+
+    def _checkpoint(self) -> int:
+        if self.check_durability:
+            self._check_durability()
+        self._last_ids.clear()  # the writer reads them again before its first batch
+        last_commit = max(
+            (lsn for lsn, _ in self.last_ids(self.existing_streams()).values()), default=0
+        )
+        return last_commit + 1 if last_commit else 0
+
+    def _snapshot_steps(self) -> dict[str, SnapshotStep]:
+        steps = {}
+        for key in self.redis.scan_iter(match=f"{self.snapshot_key}*", count=1000):
+            value = self.redis.get(key)
+            if value is not None:
+                step = SnapshotStep(**orjson.loads(value))
+                steps[step.table] = step
+        return steps
+
+    def _add(self, entries: StreamEntries) -> None:
+        missing = [stream for stream in entries.first if stream not in self._last_ids]
+        if missing:
+            self._last_ids.update(self.last_ids(missing))
+        last_ids = self._last_ids
+        if all(first > last_ids[stream] for stream, first in entries.first.items()):
+            self._execute(*entries.transaction())
+        else:
+            # Redis has some of them already (a restart, or a reply lost on the way): add the rest.
+            keep = entries.after(last_ids)
+            if keep or entries.steps:  # the steps again, if any: the same values
+                self._execute(*entries.transaction(keep))
+        for stream, entry_id in entries.last.items():
+            last_ids[stream] = max(last_ids[stream], entry_id)
+
+    def _execute(self, command: bytes, reply: bytes) -> None:
+        """Send a MULTI/EXEC and check that its reply is `reply`, byte for byte.
+
+        The reply of a transaction that went well is known in advance: comparing bytes is far
+        cheaper than having redis-py parse a reply per entry (it would take longer than Redis
+        takes to add them). Anything else is an error, and the connection is dropped.
+        """
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([command])
+            received = receive_reply(connection._sock, reply)  # its socket: see receive_reply
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+        if received != reply:
+            connection.disconnect()
+            # Out of memory, say, or another writer adding to these streams.
+            error = received[first_difference(received, reply) :].split(b"\r\n")[0]
+            raise ChangeFeedError(
+                f"Redis at {self.location} refused a batch ({error.decode(errors='replace')}); "
+                "it was not acknowledged, so a restart retries what Redis does not have."
+            )
+
+    def _check_durability(self) -> None:
+        try:
+            config = self.redis.config_get("*")
+        except ResponseError as error:
+            raise ChangeFeedError(
+                f"Redis at {self.location} refused CONFIG GET ({error}), so the sink cannot check "
+                "that it keeps what it acknowledges: make sure it runs with appendonly yes and "
+                "appendfsync always, then pass --skip-durability-check."
+            ) from None
+        config = {
+            key.decode() if isinstance(key, bytes) else key: value.decode()
+            if isinstance(value, bytes)
+            else value
+            for key, value in config.items()
+        }
+        problem = durability_problem(config)
+        if problem:
+            raise ChangeFeedError(f"Redis at {self.location} {problem} (see the README).")
+
+    def _retrying(self, operation, *args):
+        """Run `operation` until Redis answers, for up to max_downtime seconds."""
+        down_since, delay = None, 0.5
+        while True:
+            try:
+                if down_since is not None:
+                    # Back after an outage: the same Redis? Check again, and re-read its ends.
+                    self._last_ids.clear()
+                    if self.check_durability:
+                        self._check_durability()
+                return operation(*args)
+            except UNAVAILABLE as error:
+                down_since = down_since or time.monotonic()
+                down = time.monotonic() - down_since
+                if down >= self.max_downtime:
+                    raise ChangeFeedError(
+                        f"Could not write to Redis at {self.location} for {down:.0f}s (limit "
+                        f"--max-downtime {self.max_downtime:g}s): {error}"
+                    ) from None
+                logger.warning("Redis unavailable (%s); retrying in %.1fs", error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)

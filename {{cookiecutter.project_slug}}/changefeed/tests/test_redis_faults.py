@@ -1,0 +1,113 @@
+"""The redis sink under faults: SIGKILLed consumers and a crashing Redis lose and duplicate
+nothing. As in test_faults.py, the streams are compared with the audit trigger's history."""
+
+import random
+import signal
+import time
+
+import pytest
+
+from changefeed.tests.redis_servers import entries
+from changefeed.tests.test_faults import Writer, audited
+
+pytestmark = pytest.mark.faults
+
+
+def redis_history(source, url):
+    """What happened (the audit trigger) and what Redis holds, as comparable lists."""
+    audit = [
+        (row["xid"] % 2**32, row["op"], row["id"])
+        for row in source.sql("SELECT xid, op, id FROM audit ORDER BY seq")
+    ]
+    held = [
+        (change["xid"], change["operation"], change["primary_key"]["id"])
+        for _, _, change in entries(url)
+    ]
+    return audit, held
+
+
+def assert_exactly_once_in_redis(source, url):
+    audit, held = redis_history(source, url)
+    assert audit, "the scenario should have changed something"
+    duplicated = len(held) - len(set(held))
+    lost = len(set(audit) - set(held))
+    assert (lost, duplicated) == (0, 0), f"{lost} changes lost, {duplicated} duplicated"
+    assert held == audit, "changes held out of order"
+    ids = [entry_id for entry_id, _, _ in entries(url)]
+    assert ids == sorted(ids, key=lambda entry_id: tuple(map(int, entry_id.split("-"))))
+    return len(audit)
+
+
+def redis_consumer(source, url, *args):
+    return source.start("consume_changes", "--sink", "redis", "--redis-url", url, *args)
+
+
+def drain_into(source, url):
+    result = source.manage(
+        "consume_changes",
+        *("--sink", "redis", "--redis-url", url, "--idle-timeout", "2", "-v", "0"),
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_crash_loop_20_sigkills_lose_and_duplicate_nothing_in_redis(
+    source, durable_redis, record_property
+):
+    audited(source)
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    writer = Writer(source.url(), seed)
+    writer.start()
+    held_at_kill = []
+    try:
+        for _ in range(20):
+            consumer = redis_consumer(
+                source,
+                durable_redis.url,
+                "--batch-size",
+                str(rng.choice([50, 500, 5000])),
+                "-v",
+                "0",
+            )
+            time.sleep(rng.uniform(0.3, 1.5))
+            consumer.send_signal(signal.SIGKILL)
+            consumer.communicate(timeout=30)
+            held_at_kill.append(len(entries(durable_redis.url)))
+    finally:
+        writer.stop()
+    drain_into(source, durable_redis.url)
+
+    checked = assert_exactly_once_in_redis(source, durable_redis.url)
+    record_property("seed", seed)
+    print(f"seed {seed}: 20 SIGKILLs, {writer.committed} transactions, {checked} changes checked")
+    assert len(set(held_at_kill)) > 5, held_at_kill
+
+
+def test_a_redis_crash_mid_stream_is_survived(source, durable_redis):
+    audited(source)
+    writer = Writer(source.url(), seed=3)
+    writer.start()
+    consumer = redis_consumer(source, durable_redis.url)
+    try:
+        for _ in range(2):
+            before = len(entries(durable_redis.url))
+            source.wait_for(
+                lambda before=before: len(entries(durable_redis.url)) > before + 500,
+                what="the consumer to stream",
+            )
+            durable_redis.restart_after_a_crash()
+        source.wait_for(lambda: len(entries(durable_redis.url)) > 0, what="the consumer to resume")
+    finally:
+        writer.stop()
+    audit_length = len(redis_history(source, durable_redis.url)[0])
+    source.wait_for(
+        lambda: len(entries(durable_redis.url)) >= audit_length,
+        timeout=90,
+        what="Redis to catch up",
+    )
+    consumer.send_signal(signal.SIGTERM)
+    _, stderr = consumer.communicate(timeout=60)
+
+    assert consumer.returncode == 0, stderr
+    assert "Redis unavailable" in stderr
+    assert_exactly_once_in_redis(source, durable_redis.url)
