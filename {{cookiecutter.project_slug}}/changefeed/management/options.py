@@ -1,8 +1,9 @@
 """Options that consume_changes and changefeed_slot share, validated the same way for both."""
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
 from changefeed import replication
 from changefeed.replication import ChangeFeedError, ReplicationConfig
@@ -47,4 +48,19 @@ def replication_config(options) -> ReplicationConfig:
         replication.validate_names(config)
     except ChangeFeedError as error:
         raise CommandError(str(error)) from None
+    require_migrated(config.database)
     return config
+
+
+def require_migrated(database: str) -> None:
+    """A CommandError when the change feed's own tables are missing: migrate has not run."""
+    tables = {model._meta.db_table for model in apps.get_app_config("changefeed").get_models()}
+    try:
+        missing = tables - set(connections[database].introspection.table_names())
+    except OperationalError:
+        return  # the server is away: the command's own retries and messages deal with that
+    if missing:
+        raise CommandError(
+            f"The change feed's tables ({', '.join(sorted(missing))}) are not in database "
+            f"{database!r} yet: run `./manage.py migrate --database=proxy` first."
+        )

@@ -280,6 +280,22 @@ def test_bad_options_are_refused_in_one_line(source, args, message):
     assert line.startswith("CommandError: ") and message in line, line
 
 
+@pytest.mark.parametrize(
+    "command", [["consume_changes"], ["changefeed_slot", "status"], ["changefeed_snapshot", TABLE]]
+)
+def test_a_database_not_migrated_yet_is_told_to_migrate(source, command):
+    source.sql("DROP TABLE changefeed_checkpoint, changefeed_snapshotprogress")
+
+    result = source.manage(*command)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "CommandError: The change feed's tables (changefeed_checkpoint, "
+        "changefeed_snapshotprogress) are not in database 'default' yet: run "
+        "`./manage.py migrate --database=proxy` first."
+    )
+
+
 def test_a_slot_of_another_plugin_is_refused(source):
     source.sql("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [source.slot_name])
 
