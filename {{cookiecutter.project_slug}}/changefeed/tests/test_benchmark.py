@@ -67,11 +67,18 @@ def test_the_snapshot_benchmark_reads_a_table_with_every_contender_and_cleans_up
     figures = r"\s+(\d+\.\d\d) s\s+[\d,]+ rows/s\s+peak\s+(\d+\.\d) MB\s+"
     runs = r"\s+runs: \d+\.\d\d, \d+\.\d\d$"
     assert re.search(rf"^  psql \\copy{figures}reference{runs}", result.stdout, re.M), result.stdout
-    assert re.search(
-        rf"^  snapshot store{figures}\d+\.\d\dx \(goal <= 3.0x: (ok|OVER GOAL)\){runs}",
+    floor = re.search(rf"^  store floor{figures}(\d+\.\d\d)x{runs}", result.stdout, re.M)
+    store = re.search(
+        rf"^  snapshot store{figures}\d+\.\d\dx \(goal <= 3.0x: (ok|OVER GOAL)\) "
+        rf"(\d+\.\d\d)x the floor{runs}",
         result.stdout,
         re.M,
-    ), result.stdout
+    )
+    assert floor and store, result.stdout
+    # How far above the floor the store is: of the unrounded times, so within the rounding.
+    seconds, ratio, base = float(store[1]), float(store[4]), float(floor[1])
+    assert (seconds - 0.005) / (base + 0.005) - 0.005 <= ratio
+    assert ratio <= (seconds + 0.005) / max(base - 0.005, 0.001) + 0.005
     assert re.search(rf"^  snapshot jsonl{figures}\d+\.\d\dx{runs}", result.stdout, re.M)
 
     assert source.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
