@@ -3,12 +3,20 @@ nothing. As in test_faults.py, the streams are compared with the audit trigger's
 
 import random
 import signal
+import socket
 import time
 
 import pytest
 
-from changefeed.tests.redis_servers import entries
+from changefeed.tests.redis_servers import STREAM, entries
 from changefeed.tests.test_faults import Writer, audited
+from changefeed.tests.test_redis_sink import (
+    READ,
+    READ_TABLE,
+    consume_into,
+    many_changes,
+    start_reader,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -111,3 +119,40 @@ def test_a_redis_crash_mid_stream_is_survived(source, durable_redis):
     assert consumer.returncode == 0, stderr
     assert "Redis unavailable" in stderr
     assert_exactly_once_in_redis(source, durable_redis.url)
+
+
+def test_a_reader_waits_out_a_redis_crash_and_reads_on(source, durable_redis):
+    source.sql(READ_TABLE)
+    source.manage("changefeed_slot", "create")
+    before = many_changes(source, transactions=10)
+    consume_into(source, durable_redis.url)
+    reader = start_reader(source, durable_redis.url, "--idle-timeout", "5")
+    source.wait_for(lambda: len(source.sql(READ)) == len(before), what="the first entries read")
+
+    durable_redis.restart_after_a_crash()  # the reader is waiting in XREADGROUP ... BLOCK
+    after = many_changes(source, transactions=10)
+    consume_into(source, durable_redis.url)
+    _, stderr = reader.communicate(timeout=60)
+
+    assert reader.returncode == 0, stderr
+    assert "unavailable" in stderr  # it did lose Redis, and kept going
+    # Every entry was acknowledged before the crash (appendfsync always): none is read twice.
+    assert sorted(row["row_id"] for row in source.sql(READ)) == sorted(before + after)
+
+
+def test_a_reader_gives_up_after_max_downtime(source):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+    started = time.monotonic()
+    result = source.manage(
+        "read_changes",
+        *("--redis-url", url, "--stream", STREAM, "--max-downtime", "1.5"),
+        *("--handler", "changefeed.tests.handlers.record_read", "-v", "0"),
+    )
+
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"CommandError: Cannot reach Redis at {url} (for "), last_line
+    assert "limit --max-downtime 1.5s" in last_line and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30

@@ -15,6 +15,7 @@ from changefeed.handlers import handler_name, load_handler
 from changefeed.management.commands.consume_changes import positive
 from changefeed.sinks.redis_streams import (
     FEED_FIELD,
+    UNAVAILABLE,
     RedisStreamsSink,
     parse_stream_id,
     redis_location,
@@ -116,6 +117,12 @@ class Command(BaseCommand):
             type=positive(float),
             help="Stop after this many seconds without an entry.",
         )
+        parser.add_argument(
+            "--max-downtime",
+            type=positive(float),
+            default=300.0,
+            help="Give up once Redis has been unreachable this many seconds (default %(default)g).",
+        )
 
     def handle(self, *args, **options):
         if not options["redis_url"]:
@@ -132,23 +139,51 @@ class Command(BaseCommand):
         self.group, self.consumer = options["group"], options["consumer"]
         self.handlers = handlers
         self.stopping = False
+        self.handled = 0
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: setattr(self, "stopping", True))
-        try:
-            streams = options["streams"] or self._existing_streams(options["redis_url"])
-            if not streams:
-                raise CommandError(
-                    f"No stream named like {settings.CHANGEFEED_REDIS_STREAM!r} in Redis yet: "
-                    "start consume_changes --sink redis first, or pass --stream."
-                )
-            self._create_group(streams)
-            handled = self._read(streams, options)
-        except redis.exceptions.ConnectionError as error:
-            raise CommandError(
-                f"Cannot reach Redis at {redis_location(options['redis_url'])}: {error}"
-            ) from None
+        self._run_until_done(options)
         if options["verbosity"] >= 1:
-            self.stderr.write(self.style.SUCCESS(f"Handled {handled} entries as {self.consumer}."))
+            self.stderr.write(
+                self.style.SUCCESS(f"Handled {self.handled} entries as {self.consumer}.")
+            )
+
+    def _run_until_done(self, options):
+        """Read; while Redis is away (restarting, say), retry with backoff, up to --max-downtime.
+
+        After a reconnect the reader starts with its own pending entries, as after a restart:
+        an entry whose XACK was lost is handled again (reading is at-least-once)."""
+        down_since, delay = None, 0.5
+        while True:
+            self.reached = False
+            try:
+                return self._run(options)
+            except UNAVAILABLE as error:
+                if self.reached:  # a new outage, after a spell of reading
+                    down_since, delay = None, 0.5
+                down_since = down_since or time.monotonic()
+                down = time.monotonic() - down_since
+                location = redis_location(options["redis_url"])
+                if down >= options["max_downtime"] or self.stopping:
+                    raise CommandError(
+                        f"Cannot reach Redis at {location} (for {down:.0f}s; limit "
+                        f"--max-downtime {options['max_downtime']:g}s): {error}"
+                    ) from None
+                logger.warning(
+                    "Redis at %s unavailable (%s); retrying in %.1fs", location, error, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _run(self, options):
+        streams = options["streams"] or self._existing_streams(options["redis_url"])
+        if not streams:
+            raise CommandError(
+                f"No stream named like {settings.CHANGEFEED_REDIS_STREAM!r} in Redis yet: "
+                "start consume_changes --sink redis first, or pass --stream."
+            )
+        self._create_group(streams)
+        self._read(streams, options)
 
     def _handler(self, dotted_path):
         try:
@@ -169,16 +204,15 @@ class Command(BaseCommand):
                 if "BUSYGROUP" not in str(error):
                     raise
 
-    def _read(self, streams, options) -> int:
+    def _read(self, streams, options) -> None:
         count, claim_idle_ms = options["count"], int(options["claim_idle"] * 1000)
         max_entries, idle_timeout = options["max_entries"], options["idle_timeout"]
-        handled = 0
         last_entry = time.monotonic()
         # Entries delivered to this consumer before (a restart under the same name) come first.
         backlog = {stream: "0" for stream in streams}
         claim_from = dict.fromkeys(streams, "0-0")
         while not self.stopping:
-            handled_before = handled
+            handled_before = self.handled
             for stream in streams:
                 # Entries a dead consumer left: idle longer than --claim-idle. Handled at once,
                 # before they could show up again as this consumer's own pending entries.
@@ -186,7 +220,7 @@ class Command(BaseCommand):
                     stream, self.group, self.consumer, claim_idle_ms, claim_from[stream], count
                 )
                 if claimed:
-                    handled += self._handle(stream.encode(), claimed)
+                    self.handled += self._handle(stream.encode(), claimed)
             if backlog:
                 read = self.redis.xreadgroup(self.group, self.consumer, backlog, count=count)
                 backlog = {stream.decode(): "0" for stream, entries in read if entries}
@@ -194,16 +228,16 @@ class Command(BaseCommand):
                 read = self.redis.xreadgroup(
                     self.group, self.consumer, dict.fromkeys(streams, ">"), count, block=1000
                 )
+            self.reached = True
             for stream, entries in read:
                 if entries:
-                    handled += self._handle(stream, entries)
-            if handled > handled_before:
+                    self.handled += self._handle(stream, entries)
+            if self.handled > handled_before:
                 last_entry = time.monotonic()
-            if max_entries is not None and handled >= max_entries:
+            if max_entries is not None and self.handled >= max_entries:
                 break
             if idle_timeout is not None and time.monotonic() - last_entry >= idle_timeout:
                 break
-        return handled
 
     def _handle(self, stream: bytes, entries) -> int:
         for tx, ids in transactions_of(stream, entries):
