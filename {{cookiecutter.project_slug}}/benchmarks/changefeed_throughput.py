@@ -18,6 +18,16 @@ copy of that slot with each contender:
   on every write, as the sink requires); left out when there is neither. It writes streams named
   after --name only, and deletes them before each run.
 
+and two parts of the consumers' time, measured alone, which say how close to the reference a
+consumer can come on this machine:
+
+- start-up: `manage.py consume_changes --help`, Python and Django starting, before any
+  connection. The server starts decoding only once a consumer has asked it to: every consumer's
+  time is at least this plus the reference;
+- store ingest: psql \\copy of the same ChangeEvents (those of an untimed store run, from a
+  file) into the table: the server's own work of storing them, which the store sink adds to the
+  decoding on the same two cores.
+
 Each of --rounds rounds runs every contender once, in rotating order, and each contender's best
 time counts: on a shared machine a single run can be off by a third either way. It prints the
 times as ratios to the reference and each process's peak memory (the highest of its runs); with
@@ -44,12 +54,18 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import redis
 
 PROJECT = Path(__file__).resolve().parent.parent
 # The scratch database, its publication and its slot (never read: each run drains a copy).
 DEFAULT_NAME = "changefeed_benchmark"
-CONTENDERS = ("pg_recvlogical", "store", "jsonl")
+CONTENDERS = ("pg_recvlogical", "start-up", "ingest", "store", "jsonl")
+PARTS = {"start-up": "start-up (--help)", "ingest": "store ingest (COPY)"}
+EVENT_COLUMNS = (
+    "slot, commit_lsn, xid, commit_time, lsn, position, table_name, operation, primary_key, old, "
+    "new, unchanged_toast"
+)
 TRANSACTION_SIZE = 100  # 60 inserts, 30 updates of those rows, 10 deletes of them
 # The benchmark's own table, so that it runs whatever apps the project has.
 TABLE = "benchmark_rows"
@@ -99,6 +115,27 @@ def admin(url, *statements):
                 cursor.execute(statement, *params)
     finally:
         connection.close()
+
+
+def drop_slots(url, where, params):
+    """Drop the slots `where` selects. A consumer that has just exited may hold its slot a
+    moment longer, while its walsender winds down: wait for it."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            admin(
+                url,
+                (
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "  # noqa: S608
+                    f"WHERE {where}",
+                    params,
+                ),
+            )
+            return
+        except psycopg2.errors.ObjectInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def build_backlog(url, name, changes):
@@ -155,6 +192,31 @@ def run_measured(command, **kwargs):
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed with exit code {process.returncode}")
     return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in kilobytes on Linux
+
+
+def psql(url, command):
+    binary = shutil.which("psql")
+    if binary is None:
+        raise SystemExit("psql not found: install PostgreSQL's client programs.")
+    return run_measured([binary, "-X", "-q", url, "-c", command])
+
+
+def stored_events(url):
+    connection = connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM changefeed_changeevent")
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
+
+
+def start_up(bench_url):
+    return run_measured(
+        [sys.executable, "manage.py", "consume_changes", "--help"],
+        cwd=PROJECT,
+        env=manage_environment(bench_url),
+    )
 
 
 def find_pg_recvlogical():
@@ -270,7 +332,7 @@ def consume_changes(bench_url, publication, slot, sink, changes, options=()):
     )
 
 
-def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url):
+def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_file=None):
     """Drain a fresh copy of the backlog's slot with one contender: (seconds, peak MB)."""
     slot = f"{name}_run"
     # Every run starts from the same state: no events or checkpoint from an earlier run, and no
@@ -284,13 +346,23 @@ def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url):
     try:
         if contender == "pg_recvlogical":
             return pg_recvlogical(bench_url, name, slot, end_lsn)
+        if contender == "start-up":
+            return start_up(bench_url)
+        if contender == "ingest":
+            measured = psql(
+                bench_url, f"\\copy changefeed_changeevent ({EVENT_COLUMNS}) from '{events_file}'"
+            )
+            stored = stored_events(bench_url)
+            if stored != changes:
+                raise SystemExit(f"The ingest stored {stored} of {changes} events")
+            return measured
         if contender == "redis":
             delete_streams(redis_url, name)
             options = ("--redis-url", redis_url, "--redis-stream", redis_streams(name)[0])
             return consume_changes(bench_url, name, slot, contender, changes, options)
         return consume_changes(bench_url, name, slot, contender, changes)
     finally:
-        admin(bench_url, ("SELECT pg_drop_replication_slot(%s)", [slot]))
+        drop_slots(bench_url, "slot_name = %s", [slot])
 
 
 def measure(url, name, changes, rounds, redis_url=None):
@@ -302,25 +374,25 @@ def measure(url, name, changes, rounds, redis_url=None):
     bench_url, end_lsn = build_backlog(url, name, changes)
     contenders = CONTENDERS + (("redis",) if redis_url else ())
     runs = {contender: [] for contender in contenders}
+    scratch = tempfile.TemporaryDirectory(prefix="changefeed_benchmark_")
     try:
+        # The events the ingest stores: those of a store run, untimed.
+        events_file = Path(scratch.name) / "events.copy"
+        drain_copy(bench_url, name, "store", end_lsn, changes, redis_url)
+        events = f"SELECT {EVENT_COLUMNS} FROM changefeed_changeevent"  # noqa: S608 (constants)
+        psql(bench_url, f"\\copy ({events}) to '{events_file}'")
         for round_ in range(rounds):
             shift = round_ % len(contenders)
             for contender in contenders[shift:] + contenders[:shift]:
                 runs[contender].append(
-                    drain_copy(bench_url, name, contender, end_lsn, changes, redis_url)
+                    drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_file)
                 )
     finally:
+        scratch.cleanup()
         if redis_url:
             delete_streams(redis_url, name)
-        admin(
-            url,
-            (
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                "WHERE database = %s",
-                [name],
-            ),
-            (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",),
-        )
+        drop_slots(url, "database = %s", [name])
+        admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
     results = {
         contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
         for contender, results in runs.items()
@@ -328,14 +400,21 @@ def measure(url, name, changes, rounds, redis_url=None):
     reference = results["pg_recvlogical"][0]
     for contender, (elapsed, peak) in results.items():
         all_runs = ", ".join(f"{seconds:.2f}" for seconds, _ in runs[contender])
+        ratio = elapsed / reference
         if contender == "pg_recvlogical":
             verdict = "reference"
+        elif contender in PARTS:
+            verdict = f"{ratio:4.2f}x"
         else:
-            ratio = elapsed / reference
             goal = GOALS[contender]
             verdict = f"{ratio:4.2f}x (goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
-        name = contender if contender == "pg_recvlogical" else f"consume_changes {contender}"
+        if contender == "pg_recvlogical":
+            name = contender
+        else:
+            name = PARTS.get(contender, f"consume_changes {contender}")
         print(f"  {name:<23} {elapsed:6.2f} s   peak {peak:6.1f} MB   {verdict}   runs: {all_runs}")
+    floor = (reference + results["start-up"][0]) / reference
+    print(f"  No consumer can beat {floor:.2f}x here: the reference plus start-up.")
     return results
 
 

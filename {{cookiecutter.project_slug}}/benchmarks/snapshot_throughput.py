@@ -27,7 +27,6 @@ memory at 1,000,000 rows than at 100,000 (a snapshot holds a chunk at a time).
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,13 +34,16 @@ from pathlib import Path
 
 from changefeed_throughput import (
     CREATE_TABLE,
+    EVENT_COLUMNS,
     MEMORY_GOAL_MB,
     PROJECT,
     TABLE,
     admin,
-    connect,
+    drop_slots,
     manage_environment,
+    psql,
     run_measured,
+    stored_events,
     with_database,
 )
 
@@ -54,12 +56,7 @@ FILL = (
     "FROM generate_series(1, {rows}) n"
 )
 
-# The columns the store sink's COPY fills (changefeed.sinks.store.COPY_EVENTS), and each row of
-# the table as the `read` event the sink stores for it.
-EVENT_COLUMNS = (
-    "slot, commit_lsn, xid, commit_time, lsn, position, table_name, operation, primary_key, old, "
-    "new, unchanged_toast"
-)
+# Each row of the table as the `read` event the store sink stores for it.
 EVENTS_OF_TABLE = (
     f"SELECT 'floor', 0, 0, now(), 0, 0, 'public.{TABLE}', 'read', "  # noqa: S608
     f"jsonb_build_object('id', id), NULL, to_jsonb(t), '[]' FROM {TABLE} t"
@@ -78,13 +75,6 @@ def build_table(url, name, rows):
     )
     admin(bench_url, (CREATE_TABLE,), (FILL.format(rows=rows),), (f"VACUUM ANALYZE {TABLE}",))
     return bench_url
-
-
-def psql(bench_url, command):
-    binary = shutil.which("psql")
-    if binary is None:
-        raise SystemExit("psql not found: install PostgreSQL's client programs.")
-    return run_measured([binary, "-X", "-q", bench_url, "-c", command])
 
 
 def write_events_file(bench_url, path):
@@ -110,16 +100,6 @@ def consume_snapshot(bench_url, name, sink, rows):
     )
 
 
-def stored_events(bench_url):
-    connection = connect(bench_url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM changefeed_changeevent")
-            return cursor.fetchone()[0]
-    finally:
-        connection.close()
-
-
 def read_once(bench_url, name, contender, rows, events_file):
     """One contender reads the table once: (seconds, peak MB)."""
     slot = f"{name}_run"
@@ -143,15 +123,8 @@ def read_once(bench_url, name, contender, rows, events_file):
                 raise SystemExit(f"{contender} stored {stored} events of a {rows}-row table")
         return measured
     finally:
-        admin(
-            bench_url,
-            (
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                "WHERE slot_name = %s",
-                [slot],
-            ),
-            (f"DROP PUBLICATION IF EXISTS {slot}",),
-        )
+        drop_slots(bench_url, "slot_name = %s", [slot])
+        admin(bench_url, (f"DROP PUBLICATION IF EXISTS {slot}",))
 
 
 def measure(url, name, rows, rounds):
@@ -168,15 +141,8 @@ def measure(url, name, rows, rounds):
                 runs[contender].append(read_once(bench_url, name, contender, rows, events_file))
     finally:
         scratch.cleanup()
-        admin(
-            url,
-            (
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                "WHERE database = %s",
-                [name],
-            ),
-            (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",),
-        )
+        drop_slots(url, "database = %s", [name])
+        admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
     results = {
         contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
         for contender, results in runs.items()

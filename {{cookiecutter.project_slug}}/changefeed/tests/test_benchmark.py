@@ -29,6 +29,11 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     runs = r"\s+runs: \d+\.\d\d, \d+\.\d\d$"
     reference = re.search(rf"^  pg_recvlogical{figures}reference{runs}", result.stdout, re.M)
     assert reference, result.stdout
+    # The parts measured alone: Django's start-up, and the server storing the same events.
+    for part in (r"start-up \(--help\)", r"store ingest \(COPY\)"):
+        assert re.search(rf"^  {part}\s+{figures}\d+\.\d\dx{runs}", result.stdout, re.M), part
+    floor = re.search(r"^  No consumer can beat (\d+\.\d\d)x here", result.stdout, re.M)
+    assert floor and float(floor[1]) > 1, result.stdout
     # The redis sink runs on a redis-server of the benchmark's own (the tests need one on PATH).
     for sink, goal in (("store", "2.0"), ("jsonl", "1.3"), ("redis", "1.5")):
         line = re.search(
