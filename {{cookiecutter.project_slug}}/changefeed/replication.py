@@ -142,15 +142,24 @@ def slot_state(config: ReplicationConfig) -> SlotState | None:
     return SlotState(plugin or "", database or "", active_pid, wal_status)
 
 
+def start_again(config: ReplicationConfig) -> str:
+    """How to go on after a slot's changes were lost, whichever the sink."""
+    slot = f"--slot {config.slot}"
+    return (
+        f"To go on from now: `./manage.py changefeed_slot drop {slot}` (it forgets the store's "
+        f"checkpoint), `./manage.py changefeed_slot create {slot}`, then "
+        f"`./manage.py changefeed_snapshot {slot} TABLE...` to deliver the tables' rows again."
+    )
+
+
 def check_slot(config: ReplicationConfig, state: SlotState | None, checkpoint: int) -> None:
     """Refuse a slot that is not ours to use, and never paper over a lost one."""
     if state is None:
         if checkpoint:
             raise ChangeFeedError(
                 f"Replication slot {config.slot!r} is gone, but changes are stored up to "
-                f"{format_lsn(checkpoint)}: whatever happened after that is lost. Re-snapshot "
-                f"the tables, then run `./manage.py changefeed_slot drop --slot {config.slot}` "
-                "to forget the checkpoint, and start again."
+                f"{format_lsn(checkpoint)}: whatever happened after that is lost. "
+                f"{start_again(config)}"
             )
         return
     dbname = connections[config.database].settings_dict["NAME"]
@@ -167,9 +176,8 @@ def check_slot(config: ReplicationConfig, state: SlotState | None, checkpoint: i
     if state.wal_status == "lost":
         raise ChangeFeedError(
             f"Replication slot {config.slot!r} was invalidated (it fell further behind than "
-            "max_slot_wal_keep_size allows) and the changes it held are gone. Re-snapshot the "
-            f"tables, then run `./manage.py changefeed_slot drop --slot {config.slot}` and "
-            "start again."
+            "max_slot_wal_keep_size allows) and the changes it held are gone. "
+            f"{start_again(config)}"
         )
     if state.active_pid is not None:
         raise SlotBusy(

@@ -392,4 +392,4 @@ def test_an_invalidated_slot_stops_the_consumer_with_instructions(own_server_sou
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert f"Replication slot {source.slot_name!r} was invalidated" in line
-    assert "Re-snapshot the tables, then run `./manage.py changefeed_slot drop" in line
+    assert f"`./manage.py changefeed_slot drop --slot {source.slot_name}`" in line

@@ -3,6 +3,7 @@ stream entry, once, in commit order, in either format; and read_changes, its rea
 
 import json
 import os
+import re
 import signal
 import uuid
 
@@ -386,3 +387,30 @@ def test_a_snapshots_rows_are_debezium_reads(source, durable_redis):
     assert envelope["op"] == "r" and envelope["before"] is None
     assert envelope["after"]["title"] == "there before"
     assert envelope["source"]["snapshot"] == "incremental"
+
+
+def test_a_lost_slot_is_reported_and_its_steps_go_on_into_redis(source, durable_redis):
+    # Redis keeps its own checkpoint (its streams' last IDs): the steps must work for it too.
+    source.manage("changefeed_slot", "create")
+    first = new_id()
+    source.transaction((INSERT, [first, "before", ""]))
+    consume_into(source, durable_redis.url)
+    source.sql("SELECT pg_drop_replication_slot(%s)", [source.slot_name])
+
+    args = ("--sink", "redis", "--redis-url", durable_redis.url, "--idle-timeout", "1")
+    result = source.manage("consume_changes", *args)
+    assert result.returncode == 1
+    assert f"Replication slot {source.slot_name!r} is gone" in result.stderr
+
+    for step in re.findall(r"`\./manage\.py ([^`]+)`", result.stderr):
+        assert source.manage(*step.replace("TABLE...", TABLE).split()).returncode == 0, step
+    consume_into(source, durable_redis.url)  # runs the snapshot
+    last = new_id()
+    source.transaction((INSERT, [last, "after", ""]))
+    consume_into(source, durable_redis.url)
+
+    held = [
+        (change["operation"], change["primary_key"]["id"])
+        for _, _, change in entries(durable_redis.url)
+    ]
+    assert held == [("insert", first), ("read", first), ("insert", last)]
