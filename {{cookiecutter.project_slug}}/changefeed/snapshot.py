@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 import psycopg2.extensions
+from django.db import connections
 
 from changefeed import replication
 from changefeed.models import SnapshotProgress
@@ -75,7 +76,7 @@ def quote(identifier: str) -> str:
 
 def find_table(config: ReplicationConfig, table: str) -> tuple[str, str, int]:
     """Schema, name and OID of a table; a ChangeFeedError when there is none."""
-    with replication._cursor(config) as cursor:
+    with connections[config.database].cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname, c.relname, c.oid FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -91,7 +92,7 @@ def find_table(config: ReplicationConfig, table: str) -> tuple[str, str, int]:
 def table_shape(config: ReplicationConfig, table: str) -> TableShape:
     """The table's shape; a ChangeFeedError naming it when it has no primary key."""
     schema, name, oid = find_table(config, table)
-    with replication._cursor(config) as cursor:
+    with connections[config.database].cursor() as cursor:
         # The columns pgoutput sends, in its order (generated columns are not published).
         cursor.execute(
             "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s AND attnum > 0 "
