@@ -140,10 +140,14 @@ def test_a_reader_waits_out_a_redis_crash_and_reads_on(source, durable_redis):
     assert sorted(row["row_id"] for row in source.sql(READ)) == sorted(before + after)
 
 
-def test_a_reader_gives_up_after_max_downtime(source):
+def unreachable_redis_url():
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
-        url = f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+        return f"redis://127.0.0.1:{unused.getsockname()[1]}/0"
+
+
+def test_a_reader_gives_up_after_max_downtime(source):
+    url = unreachable_redis_url()
     started = time.monotonic()
     result = source.manage(
         "read_changes",
@@ -156,3 +160,17 @@ def test_a_reader_gives_up_after_max_downtime(source):
     assert last_line.startswith(f"CommandError: Cannot reach Redis at {url} (for "), last_line
     assert "limit --max-downtime 1.5s" in last_line and "Traceback" not in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_a_reader_waiting_for_redis_stops_cleanly_when_asked(source):
+    reader = source.start(
+        "read_changes",
+        *("--redis-url", unreachable_redis_url(), "--stream", STREAM),
+        *("--handler", "changefeed.tests.handlers.record_read"),
+    )
+    time.sleep(2)  # retrying by now
+    reader.send_signal(signal.SIGTERM)
+    _, stderr = reader.communicate(timeout=30)
+
+    assert reader.returncode == 0, stderr
+    assert "unavailable" in stderr and "Traceback" not in stderr

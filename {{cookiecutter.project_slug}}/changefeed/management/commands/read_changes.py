@@ -159,12 +159,14 @@ class Command(BaseCommand):
             try:
                 return self._run(options)
             except UNAVAILABLE as error:
+                if self.stopping:
+                    return  # asked to stop: what is not acknowledged stays pending
                 if self.reached:  # a new outage, after a spell of reading
                     down_since, delay = None, 0.5
                 down_since = down_since or time.monotonic()
                 down = time.monotonic() - down_since
                 location = redis_location(options["redis_url"])
-                if down >= options["max_downtime"] or self.stopping:
+                if down >= options["max_downtime"]:
                     raise CommandError(
                         f"Cannot reach Redis at {location} (for {down:.0f}s; limit "
                         f"--max-downtime {options['max_downtime']:g}s): {error}"
