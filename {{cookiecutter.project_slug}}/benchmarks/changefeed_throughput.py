@@ -62,6 +62,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_NAME = "changefeed_benchmark"
 CONTENDERS = ("pg_recvlogical", "start-up", "ingest", "store", "jsonl")
 PARTS = {"start-up": "start-up (--help)", "ingest": "store ingest (COPY)"}
+# The columns the store sink's COPY fills (changefeed.sinks.store.COPY_EVENTS: this script runs
+# without Django, so it cannot import them).
 EVENT_COLUMNS = (
     "slot, commit_lsn, xid, commit_time, lsn, position, table_name, operation, primary_key, old, "
     "new, unchanged_toast"
@@ -199,6 +201,11 @@ def psql(url, command):
     if binary is None:
         raise SystemExit("psql not found: install PostgreSQL's client programs.")
     return run_measured([binary, "-X", "-q", url, "-c", command])
+
+
+def ingest_events(url, events_file):
+    """The server alone storing ChangeEvents from a file in COPY's format (psql \\copy)."""
+    return psql(url, f"\\copy changefeed_changeevent ({EVENT_COLUMNS}) from '{events_file}'")
 
 
 def stored_events(url):
@@ -349,9 +356,7 @@ def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_f
         if contender == "start-up":
             return start_up(bench_url)
         if contender == "ingest":
-            measured = psql(
-                bench_url, f"\\copy changefeed_changeevent ({EVENT_COLUMNS}) from '{events_file}'"
-            )
+            measured = ingest_events(bench_url, events_file)
             stored = stored_events(bench_url)
             if stored != changes:
                 raise SystemExit(f"The ingest stored {stored} of {changes} events")
