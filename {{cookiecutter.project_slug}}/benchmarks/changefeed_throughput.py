@@ -30,10 +30,15 @@ consumer can come on this machine:
 
 Each of --rounds rounds runs every contender once, in rotating order, and each contender's best
 time counts: on a shared machine a single run can be off by a third either way. It prints the
-times as ratios to the reference and each process's peak memory (the highest of its runs); with
---memory it repeats at 1,000,000 changes and prints how much the consumer's peak grew. Goals:
-store <= 2.0x, jsonl <= 1.3x, redis <= 1.5x, and no more than 25 MB more memory at 1,000,000
-changes than at 200,000.
+times as ratios to the reference, the CPU time of each process's best run and its peak memory
+(the highest of its runs); with --memory it repeats at 1,000,000 changes and prints how much the
+consumer's peak grew. Goals: store <= 2.0x, jsonl <= 1.3x, redis <= 1.5x, and no more than 25 MB
+more memory at 1,000,000 changes than at 200,000.
+
+Last, per change and past start-up, each sink's CPU (and redis-server's, during the redis sink's
+best run) next to the wall time its goal leaves per change. A consumer's Python runs one thread
+at a time (the GIL), so a sink whose CPU per change is well above what its goal leaves cannot
+meet the goal by overlapping its work with the server's: it has to do less per change.
 
 Run it with the project's production requirements installed, as the consumer runs in production
 (with the development requirements, Django's own queries go through psycopg 3 instead).
@@ -52,6 +57,7 @@ import urllib.parse
 import uuid
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg2
 import psycopg2.errors
@@ -184,8 +190,19 @@ def build_backlog(url, name, changes):
     return bench_url, end_lsn
 
 
-def run_measured(command, **kwargs):
-    """Wall time and peak resident memory (MB) of one process."""
+class Run(NamedTuple):
+    """One process's run."""
+
+    seconds: float
+    peak_mb: float
+    cpu_seconds: float
+    """User and system CPU of the process, all its threads."""
+    redis_cpu_seconds: float = 0.0
+    """redis-server's CPU meanwhile (the redis sink's runs only)."""
+
+
+def run_measured(command, **kwargs) -> Run:
+    """Wall time, peak resident memory and CPU time of one process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, **kwargs)
     _, status, usage = os.wait4(process.pid, 0)
@@ -193,7 +210,12 @@ def run_measured(command, **kwargs):
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{command[0]} failed with exit code {process.returncode}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in kilobytes on Linux
+    # ru_maxrss is in kilobytes on Linux.
+    return Run(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+def fastest(runs):
+    return min(runs, key=lambda run: run.seconds)
 
 
 def psql(url, command):
@@ -304,6 +326,16 @@ def redis_streams(name):
     return name + ".{table}", name + ".*"
 
 
+def redis_cpu_seconds(redis_url):
+    """The CPU redis-server has used since it started (INFO cpu)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return info["used_cpu_user"] + info["used_cpu_sys"]
+
+
 def delete_streams(redis_url, name):
     client = redis.Redis.from_url(redis_url)
     try:
@@ -339,8 +371,8 @@ def consume_changes(bench_url, publication, slot, sink, changes, options=()):
     )
 
 
-def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_file=None):
-    """Drain a fresh copy of the backlog's slot with one contender: (seconds, peak MB)."""
+def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_file=None) -> Run:
+    """Drain a fresh copy of the backlog's slot with one contender."""
     slot = f"{name}_run"
     # Every run starts from the same state: no events or checkpoint from an earlier run, and no
     # dirty pages of one left for the server to write out during this one.
@@ -364,7 +396,9 @@ def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_f
         if contender == "redis":
             delete_streams(redis_url, name)
             options = ("--redis-url", redis_url, "--redis-stream", redis_streams(name)[0])
-            return consume_changes(bench_url, name, slot, contender, changes, options)
+            redis_before = redis_cpu_seconds(redis_url)
+            run = consume_changes(bench_url, name, slot, contender, changes, options)
+            return run._replace(redis_cpu_seconds=redis_cpu_seconds(redis_url) - redis_before)
         return consume_changes(bench_url, name, slot, contender, changes)
     finally:
         drop_slots(bench_url, "slot_name = %s", [slot])
@@ -398,13 +432,19 @@ def measure(url, name, changes, rounds, redis_url=None):
             delete_streams(redis_url, name)
         drop_slots(url, "database = %s", [name])
         admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
+    # Each contender's best run, with the highest peak of its runs.
     results = {
-        contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
+        contender: fastest(results)._replace(peak_mb=max(run.peak_mb for run in results))
         for contender, results in runs.items()
     }
-    reference = results["pg_recvlogical"][0]
-    for contender, (elapsed, peak) in results.items():
-        all_runs = ", ".join(f"{seconds:.2f}" for seconds, _ in runs[contender])
+    report(results, runs, changes)
+    return results
+
+
+def report(results, runs, changes):
+    reference = results["pg_recvlogical"].seconds
+    for contender, (elapsed, peak, cpu, _) in results.items():
+        all_runs = ", ".join(f"{run.seconds:.2f}" for run in runs[contender])
         ratio = elapsed / reference
         if contender == "pg_recvlogical":
             verdict = "reference"
@@ -417,10 +457,25 @@ def measure(url, name, changes, rounds, redis_url=None):
             name = contender
         else:
             name = PARTS.get(contender, f"consume_changes {contender}")
-        print(f"  {name:<23} {elapsed:6.2f} s   peak {peak:6.1f} MB   {verdict}   runs: {all_runs}")
-    floor = (reference + results["start-up"][0]) / reference
+        print(
+            f"  {name:<23} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {peak:6.1f} MB   {verdict}   "
+            f"runs: {all_runs}"
+        )
+    start_up = results["start-up"]
+    floor = (reference + start_up.seconds) / reference
     print(f"  No consumer can beat {floor:.2f}x here: the reference plus start-up.")
-    return results
+    print("  Per change, past start-up: each sink's CPU, and the wall time its goal leaves:")
+    for sink, goal in GOALS.items():
+        if sink not in results:
+            continue
+        run = results[sink]
+        cpu = (run.cpu_seconds - start_up.cpu_seconds) / changes * 1e6
+        left = (goal * reference - start_up.seconds) / changes * 1e6
+        line = f"    consume_changes {sink:<7} {cpu:7.2f} us of CPU   goal leaves "
+        line += f"{left:7.2f} us" if left > 0 else "nothing (start-up alone is over it)"
+        if sink == "redis":
+            line += f"   redis-server: {run.redis_cpu_seconds / changes * 1e6:.2f} us of CPU"
+        print(line)
 
 
 def main():
@@ -468,7 +523,7 @@ def compare(args, redis_url):
     if args.memory:
         large = measure(args.url, args.name, 1_000_000, args.rounds, redis_url)
         for sink in ("store", "jsonl", "redis") if redis_url else ("store", "jsonl"):
-            growth = large[sink][1] - small[sink][1]
+            growth = large[sink].peak_mb - small[sink].peak_mb
             verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"
             print(
                 f"  {sink}: peak memory grew {growth:+.1f} MB from {args.changes:,} to "

@@ -39,6 +39,7 @@ from changefeed_throughput import (
     TABLE,
     admin,
     drop_slots,
+    fastest,
     ingest_events,
     manage_environment,
     psql,
@@ -97,7 +98,7 @@ def consume_snapshot(bench_url, name, sink, rows):
 
 
 def read_once(bench_url, name, contender, rows, events_file):
-    """One contender reads the table once: (seconds, peak MB)."""
+    """One contender reads the table once."""
     slot = f"{name}_run"
     # Every run starts from the same state: an empty store, no slot, no dirty pages.
     admin(
@@ -140,12 +141,12 @@ def measure(url, name, rows, rounds):
         drop_slots(url, "database = %s", [name])
         admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
     results = {
-        contender: (min(seconds for seconds, _ in results), max(peak for _, peak in results))
+        contender: fastest(results)._replace(peak_mb=max(run.peak_mb for run in results))
         for contender, results in runs.items()
     }
-    reference, floor = results["psql"][0], results["floor"][0]
-    for contender, (elapsed, peak) in results.items():
-        all_runs = ", ".join(f"{seconds:.2f}" for seconds, _ in runs[contender])
+    reference, floor = results["psql"].seconds, results["floor"].seconds
+    for contender, (elapsed, peak, *_) in results.items():
+        all_runs = ", ".join(f"{run.seconds:.2f}" for run in runs[contender])
         if contender == "psql":
             verdict = "reference"
             label = "psql \\copy"
@@ -196,7 +197,7 @@ def main():
     if args.memory:
         large = measure(args.url, args.name, 1_000_000, args.rounds)
         for sink in ("store", "jsonl"):
-            growth = large[sink][1] - small[sink][1]
+            growth = large[sink].peak_mb - small[sink].peak_mb
             verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"
             print(
                 f"  {sink}: peak memory grew {growth:+.1f} MB from {args.rows:,} to "
