@@ -168,21 +168,27 @@ class TransactionAssembler:
             table = self._relation(relation_oid)
         new_row = old_row = None
         unchanged = []
+        # zip without strict=: the decoder has checked each tuple's width against the
+        # relation's, and passing the keyword costs a fifth of this method (measured).
         if new is not None:
-            new_row = dict(zip(table.columns, new, strict=True))
+            new_row = dict(zip(table.columns, new))  # noqa: B905
             # Only an update can leave a TOASTed value out.
             if operation == "update" and UNCHANGED_TOAST in new:
                 unchanged = [name for name, value in new_row.items() if value is UNCHANGED_TOAST]
                 for name in unchanged:
                     del new_row[name]
         if old is not None:
-            old_row = dict(zip(table.columns, old, strict=True))
+            old_row = dict(zip(table.columns, old))  # noqa: B905
             if old_kind == "K":
                 # A key-only old tuple: the other columns are not NULL, just not sent.
                 old_row = {name: old_row[name] for name in table.identity_columns}
         key_source = old_row if new_row is None else new_row
-        keys = table.key_columns
-        primary_key = dict(zip(keys, map(key_source.get, keys), strict=True)) or None
+        key = table.single_key
+        if key is not None:  # the usual one-column key: a literal, a fifth of the zip's cost
+            primary_key = {key: key_source.get(key)}
+        else:
+            keys = table.key_columns
+            primary_key = dict(zip(keys, map(key_source.get, keys), strict=True)) or None
         changes = transaction.changes
         changes.append(
             Change(
@@ -197,10 +203,11 @@ class _Table:
     The decoder has checked each tuple's width against the relation's, and converted its values.
     """
 
-    __slots__ = ("name", "columns", "key_columns", "identity_columns")
+    __slots__ = ("name", "columns", "key_columns", "single_key", "identity_columns")
 
     def __init__(self, relation: Relation, key_columns: tuple[str, ...]):
         self.name = f"{relation.namespace or 'pg_catalog'}.{relation.name}"
         self.columns = tuple(column.name for column in relation.columns)
         self.key_columns = key_columns
+        self.single_key = key_columns[0] if len(key_columns) == 1 else None
         self.identity_columns = replica_identity_columns(relation)

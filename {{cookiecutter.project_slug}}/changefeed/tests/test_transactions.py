@@ -74,6 +74,12 @@ def test_an_insert_carries_the_new_row_and_its_primary_key(transactions):
     assert insert.unchanged_toast == []
 
 
+def test_a_primary_key_of_two_columns_carries_both(transactions):
+    tag = transactions[0].changes[4]
+    assert tag.table_name == "pgoutput_capture.ledger_tag"
+    assert tag.primary_key == {"ledger_id": 1, "tag": "coffee"} == tag.new
+
+
 def test_an_unchanged_toasted_value_is_listed_not_nulled(transactions):
     update = transactions[1].changes[0]
     assert update.unchanged_toast == ["biography"]
