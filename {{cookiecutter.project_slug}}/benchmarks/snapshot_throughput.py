@@ -20,8 +20,8 @@ Each of --rounds rounds runs every contender once, in rotating order (each consu
 slot and an empty store), and each contender's best time counts. It prints the times as ratios
 to the reference and each process's peak memory; with --memory it repeats at 1,000,000 rows and
 prints how much the consumer's peak grew. Goals: store <= 3.0x (which the floor alone exceeds on
-our 2-core machines: 5 to 9x), and no more than 25 MB more
-memory at 1,000,000 rows than at 100,000 (a snapshot holds a chunk at a time).
+our 2-core machines: 5 to 9x), and no more than 25 MB more memory at 1,000,000 rows than at
+100,000 (a snapshot holds a chunk at a time).
 """
 
 import argparse
