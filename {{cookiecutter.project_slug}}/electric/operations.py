@@ -30,11 +30,9 @@ class EnableElectric(Operation):
     def __init__(self, model_name):
         self.model_name = model_name
 
-    @property
-    def reversible(self):
-        # Electric 0.12 refuses DISABLE ELECTRIC. Where Electric is skipped (tests, a Postgres
-        # without Electric) nothing was electrified, so going back only un-records the migration.
-        return settings.ELECTRIC_SKIP_DDLX
+    # Reversible on paper, so that `sqlmigrate --backwards` and `migrate --plan` can say what
+    # going back would send; database_backwards refuses it wherever Electric runs.
+    reversible = True
 
     def deconstruct(self):
         return self.__class__.__name__, [], {"model_name": self.model_name}
@@ -49,15 +47,23 @@ class EnableElectric(Operation):
     def state_forwards(self, app_label, state):
         pass  # Electrification changes nothing in Django's model state.
 
-    def sql(self, model, schema_editor):
+    def enable_sql(self, model, schema_editor):
+        # Not `sql`: Django's `migrate --plan` shows an operation's `sql` attribute as RunSQL's.
         return f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} ENABLE ELECTRIC"
+
+    def disable_sql(self, model, schema_editor):
+        return f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} DISABLE ELECTRIC"
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
         alias = schema_editor.connection.alias
         if not router.allow_migrate_model(alias, model):
             return
-        sql = self.sql(model, schema_editor)
+        sql = self.enable_sql(model, schema_editor)
+        if schema_editor.collect_sql:
+            # sqlmigrate, and migrate's check of the plan: what the proxy will receive.
+            schema_editor.execute(sql)
+            return
         if settings.ELECTRIC_SKIP_DDLX:
             logger.warning("ELECTRIC_SKIP_DDLX is set: not running %r on database %r", sql, alias)
             return
@@ -71,7 +77,19 @@ class EnableElectric(Operation):
         schema_editor.execute(sql)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        # Only reached with ELECTRIC_SKIP_DDLX (see `reversible`): nothing to undo.
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not router.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.collect_sql:
+            # What un-electrifying would take; Electric 0.12 refuses it (EX001).
+            schema_editor.execute(self.disable_sql(model, schema_editor))
+            return
+        if not settings.ELECTRIC_SKIP_DDLX:
+            raise CommandError(
+                f"Cannot un-electrify {app_label}.{self.model_name}: Electric 0.12 refuses "
+                "DISABLE ELECTRIC. Undo the schema change with a new forward migration instead."
+            )
+        # Where Electric is skipped nothing was electrified: going back only un-records it.
         logger.warning(
             "ELECTRIC_SKIP_DDLX is set: un-recording the electrification of %s.%s; no Electric "
             "ran it here, so there is nothing to undo",

@@ -5,14 +5,17 @@ in Postgres rejects DDL that bypasses it, and Electric and its clients then sile
 database. The guard refuses, before anything is applied or recorded:
 - migrating any database alias but `proxy` (unless ELECTRIC_SKIP_DDLX says no Electric is there);
 - a plan that goes back past an electrification, which Electric cannot undo;
-- a database where Electric's own record of electrified tables disagrees with the migrations.
+- a database where Electric's own record of electrified tables disagrees with the migrations;
+- a plan with any statement that the proxy would refuse or choke on (electric/plan_sql.py), so
+  that a migration never fails halfway through at deploy time.
 """
 
 from django.conf import settings
 from django.core.management import CommandError
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, OperationalError, connections
 
 from electric.operations import PROXY_ALIAS, EnableElectric
+from electric.plan_sql import plan_refusals
 from electric.schema_history import SchemaHistory
 
 MIGRATE_THROUGH_PROXY = f"./manage.py migrate --database={PROXY_ALIAS}"
@@ -47,20 +50,41 @@ def refuse_unelectrifying(plan):
             )
 
 
+def refuse_unreachable(alias):
+    """One line, not a traceback, when the database (Electric's proxy, say) does not answer."""
+    connection = connections[alias]
+    try:
+        connection.ensure_connection()
+    except OperationalError as error:
+        settings_dict = connection.settings_dict
+        where = f"{settings_dict['HOST'] or 'localhost'}:{settings_dict['PORT'] or 5432}"
+        reason = " ".join(str(error).split()) or type(error).__name__
+        if alias == PROXY_ALIAS:
+            fix = (
+                "Is Electric running? `docker compose up -d electric` starts it, and "
+                f"`./manage.py wait_for_db --database={PROXY_ALIAS}` waits for its proxy."
+            )
+        else:
+            fix = "Is PostgreSQL running, and does the database in DATABASE_URL exist?"
+        raise CommandError(f"Cannot connect to database {alias!r} ({where}): {reason}. {fix}")
+
+
 def refuse_drift(alias, electrify_missing=False):
-    """Compare the tables applied migrations electrified with Electric's own record of them.
+    """Compare the tables applied migrations electrified with Electric's own record of them,
+    and return that record: the tables Electric has electrified.
 
     With electrify_missing, electrify (through the proxy) what the migrations say is electrified
     but Electric is not, instead of refusing.
     """
     if electric_is_skipped():
-        return
+        return set()
     connection = connections[alias]
     electric_tables = _electric_tables(connection, alias)
     recorded = SchemaHistory.from_disk(applied_only_for=connection).electrified_tables()
     missing = {key: table for key, table in recorded.items() if table not in electric_tables}
     if missing and electrify_missing:
         _electrify(connection, missing.values())
+        electric_tables |= set(missing.values())
     elif missing:
         raise CommandError(
             f"Applied migrations electrified {_names(missing.values())}, but Electric has not "
@@ -77,6 +101,22 @@ def refuse_drift(alias, electrify_missing=False):
             "so the migration checks cannot protect them. Add the migration with `./manage.py "
             "electrify app_label.Model` for each (ENABLE ELECTRIC on an electrified table only "
             "raises a notice), then migrate again."
+        )
+    return electric_tables
+
+
+def refuse_what_the_proxy_refuses(plan, alias, electric_tables, stderr):
+    """Judge every statement of the plan as Electric's proxy will, before any of it runs."""
+    if electric_is_skipped() or not plan:
+        return
+    refusals = list(plan_refusals(connections[alias], plan, electric_tables))
+    for refusal in refusals:
+        stderr.write(str(refusal))
+    if refusals:
+        raise CommandError(
+            f"Electric's migrations proxy would refuse {len(refusals)} statement(s) of this "
+            "plan (above): nothing was applied. `./manage.py check` names the safe recipe for "
+            "each operation."
         )
 
 

@@ -16,6 +16,7 @@ from django.test import override_settings
 HEADER = """\
 import uuid
 
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 from electric.operations import EnableElectric
@@ -47,25 +48,27 @@ def new_app_name():
 
 
 def write_app(root, name, models="", migrations=()):
-    """The package `name` under `root`; migrations: (name, [operation source, ...]) in order."""
+    """The package `name` under `root`; migrations: (name, [operation source, ...]) in order,
+    or (name, [operation source, ...], {"atomic": False}) for a non-atomic one."""
     package = Path(root) / name
     (package / "migrations").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "migrations" / "__init__.py").write_text("")
     (package / "models.py").write_text(models)
     previous = None
-    for migration_name, operations in migrations:
-        write_migration(package, migration_name, operations, previous)
+    for migration_name, operations, *options in migrations:
+        write_migration(package, migration_name, operations, previous, **(options or [{}])[0])
         previous = migration_name
     return package
 
 
-def write_migration(package, name, operations, previous=None):
+def write_migration(package, name, operations, previous=None, atomic=True):
     dependencies = [(package.name, previous)] if previous else []
     body = ",\n".join(textwrap.indent(operation, " " * 8) for operation in operations)
     source = (
         f"{HEADER}\n\nclass Migration(migrations.Migration):\n"
-        f"    dependencies = {dependencies!r}\n\n"
+        + ("" if atomic else "    atomic = False\n")
+        + f"    dependencies = {dependencies!r}\n\n"
         f"    operations = [\n{body},\n    ]\n"
     )
     path = package / "migrations" / f"{name}.py"

@@ -28,13 +28,26 @@ class Command(migrate.Command):
 
         database = options["database"]
         proxy_guard.refuse_bypassing_the_proxy(database)
-        proxy_guard.refuse_drift(database, electrify_missing=options["electrify_missing"])
+        proxy_guard.refuse_unreachable(database)
+        electric_tables = proxy_guard.refuse_drift(
+            database, electrify_missing=options["electrify_missing"]
+        )
 
-        # Django sends pre_migrate with the plan before it applies or records anything.
-        def refuse_unelectrifying(plan, **kwargs):
+        judged = []
+
+        # Django sends pre_migrate with the plan before it applies or records anything, once
+        # for each app: the plan is judged once.
+        def refuse_plan(plan, **kwargs):
+            if judged:
+                return
+            judged.append(plan)
             proxy_guard.refuse_unelectrifying(plan)
+            if not (options["fake"] or options["fake_initial"]):
+                proxy_guard.refuse_what_the_proxy_refuses(
+                    plan, database, electric_tables, self.stderr
+                )
 
-        pre_migrate.connect(refuse_unelectrifying, dispatch_uid=__name__)
+        pre_migrate.connect(refuse_plan, dispatch_uid=__name__)
         try:
             return super().handle(*args, **options)
         finally:
