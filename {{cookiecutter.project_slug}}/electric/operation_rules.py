@@ -7,16 +7,19 @@ and a few statements make the proxy drop the connection whatever the table.
 
 `judge(operation, model_state)` reads an operation the way Django's PostgreSQL schema editor will
 turn it into SQL, and returns a `Refusal` for each statement the proxy would refuse. It needs no
-database: electric/schema_history.py calls it while replaying the migrations on disk.
+database: electric/schema_history.py calls it while replaying the migrations on disk. SQL a
+migration states itself (RunSQL) is judged by electric/sql_judge.py, as the proxy will judge it.
+electric/tests/test_judges_agree.py holds both to the same verdicts on Django's real SQL.
 """
 
-import re
 from dataclasses import dataclass
 
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import connections, models
 from django.db.migrations import operations
 
-from electric.rules import column_type_problem
+from electric.rules import column_type_problem, is_unique_index
+from electric.sql_judge import CRASH, SqlJudge
 
 NULLABLE_RECIPE = (
     "Add it with null=True and no default (edit this migration's field), fill existing rows in "
@@ -41,6 +44,7 @@ class Refusal:
     field: str | None = None
     consequence: str = "Electric's proxy refuses it"
     warning: bool = False
+    crash: bool = False  # the proxy drops the connection rather than answer with a code
 
 
 def judge(operation, model_state):
@@ -52,10 +56,24 @@ def judge(operation, model_state):
     return []
 
 
-def judge_any_table(operation):
-    """Refusals that do not depend on the table: statements that crash the proxy itself."""
+def judge_any_table(operation, electrified_tables):
+    """Refusals that do not depend on the operation's own model: the SQL of a RunSQL, judged
+    with the tables electrified at that point, and index operations that use CONCURRENTLY."""
     if isinstance(operation, operations.RunSQL):
-        return list(_run_sql(operation))
+        return list(_run_sql(operation, electrified_tables))
+    if isinstance(operation, (AddIndexConcurrently, RemoveIndexConcurrently)):
+        return [
+            Refusal(
+                "electric.E121",
+                "uses CONCURRENTLY, which PostgreSQL refuses inside a transaction block, and "
+                "Electric's proxy wraps every CREATE and DROP INDEX in one",
+                "Use AddIndex or RemoveIndex (in an atomic migration): the index is built with "
+                "a lock on the table, which is short for tables a client syncs.",
+                "25001",
+                consequence="the migration fails there, after its earlier operations ran (it "
+                "cannot be atomic)",
+            )
+        ]
     return []
 
 
@@ -208,12 +226,16 @@ def _remove_field(operation, model_state):
     field = model_state.fields.get(operation.name)
     if field is not None and field.many_to_many:
         return
+    # Django drops a foreign key's constraint first (ALTER TABLE ... DROP CONSTRAINT: EX007),
+    # then the column (EX010).
+    foreign_key = field is not None and field.remote_field and field.db_constraint
     yield Refusal(
         "electric.E112",
-        f"drops the column {operation.name!r}",
+        f"drops the column {operation.name!r}"
+        + (" (first its FOREIGN KEY constraint)" if foreign_key else ""),
         "Keep the field (null=True if it must stop being required) and stop using it in code; "
         "Electric 0.12 cannot drop a column of an electrified table.",
-        "EX010",
+        "EX007" if foreign_key else "EX010",
         operation.name,
     )
 
@@ -261,15 +283,19 @@ def _delete_model(operation, model_state):
         "electric.E115",
         f"drops the electrified table {table_name(model_state)!r}",
         "Keep the model (stop using it in code); Electric 0.12 cannot drop an electrified table.",
-        "EX004",
+        "EX100",  # the analyser's EX004, answered as EX100 (injector/operation.ex, Disallowed)
     )
 
 
 def _constraint(operation, model_state):
     if isinstance(operation, operations.AddConstraint):
-        problem = f"adds the constraint {operation.constraint.name!r}"
+        constraint = operation.constraint
+        problem = f"adds the constraint {constraint.name!r}"
     else:
+        constraint = _named_constraint(model_state, operation.name)
         problem = f"drops the constraint {operation.name!r}"
+    if is_unique_index(constraint):
+        return  # CREATE / DROP UNIQUE INDEX: the proxy lets indexes through
     yield Refusal(
         "electric.E116",
         problem,
@@ -277,6 +303,13 @@ def _constraint(operation, model_state):
         "cannot enforce it anyway. Electric allows only primary and foreign keys.",
         "EX007",
     )
+
+
+def _named_constraint(model_state, name):
+    for constraint in model_state.options.get("constraints", ()):
+        if constraint.name == name:
+            return constraint
+    return None
 
 
 def _unique_together(operation, model_state):
@@ -289,15 +322,6 @@ def _unique_together(operation, model_state):
         "changes unique_together (ADD or DROP CONSTRAINT)",
         "Enforce uniqueness in Python; Electric allows only primary and foreign keys.",
         "EX007",
-    )
-
-
-def _rename_index(operation, model_state):
-    yield Refusal(
-        "electric.E117",
-        f"renames an index to {operation.new_name!r} (ALTER INDEX ... RENAME)",
-        "Keep the index's name, or drop it and create a new one (RemoveIndex + AddIndex).",
-        "EX003",
     )
 
 
@@ -319,28 +343,40 @@ def _order_with_respect_to(operation, model_state):
     )
 
 
-# DO blocks, and ROLLBACK TO SAVEPOINT / START TRANSACTION, hit a clause the 0.12.1 proxy does
-# not handle: it drops the connection, on any table.
-PROXY_CRASHERS = re.compile(
-    r"(?:^|;)\s*(?:do\s+(?:language\s+\w+\s+)?(?:\$\w*\$|')|rollback\s+to\b|start\s+transaction\b)",
-    re.IGNORECASE,
-)
-SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-
-
-def _run_sql(operation):
-    statements = operation.sql if isinstance(operation.sql, (list, tuple)) else [operation.sql]
-    for statement in statements:
-        sql = statement[0] if isinstance(statement, (list, tuple)) else statement
-        if PROXY_CRASHERS.search(SQL_COMMENT.sub("", str(sql))):
+def _run_sql(operation, electrified_tables):
+    judge = SqlJudge(electrified_tables)
+    for sql in _statements(operation.sql):
+        for verdict in judge.refusals(sql):
+            crash = verdict.outcome == CRASH
             yield Refusal(
                 "electric.E120",
-                "runs a DO block, ROLLBACK TO SAVEPOINT or START TRANSACTION",
-                "Write the statements out as plain SQL (one RunSQL each), or put the logic in a "
-                "RunPython operation.",
-                consequence="Electric's proxy drops the connection on those, whatever the table",
+                f"runs `{verdict.sql}`: {verdict.message}",
+                "Write plain statements that Electric accepts (one RunSQL each), or use "
+                "RunPython (which must not catch database errors: Django would send ROLLBACK "
+                "TO SAVEPOINT).",
+                verdict.code,
+                consequence="Electric's proxy drops the connection"
+                if crash
+                else "Electric's proxy refuses it",
+                crash=crash,
             )
-            return
+
+
+def _statements(sql):
+    """RunSQL's statements as the proxy receives them, with NULL for each parameter."""
+    if sql == operations.RunSQL.noop:
+        return []
+    items = sql if isinstance(sql, (list, tuple)) else [sql]
+    statements = []
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            text, params = item[0], item[1] if len(item) > 1 else None
+            # The shape of the statement is what is judged: a parameter is a value.
+            text = text % tuple("NULL" for _ in params) if params else text
+        else:
+            text = item
+        statements.append(str(text))
+    return statements
 
 
 def table_name(model_state):
@@ -362,6 +398,5 @@ RULES = {
     operations.AddConstraint: _constraint,
     operations.RemoveConstraint: _constraint,
     operations.AlterUniqueTogether: _unique_together,
-    operations.RenameIndex: _rename_index,
     operations.AlterOrderWithRespectTo: _order_with_respect_to,
 }

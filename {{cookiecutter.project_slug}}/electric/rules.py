@@ -8,6 +8,7 @@ electrifies, as it is now and as it was when its migration electrified it.
 
 import re
 
+from django.conf import settings
 from django.core import checks
 from django.db import connections, models
 
@@ -56,12 +57,40 @@ def check_references(model, electrified):
             f"{model._meta.label}.{field.name} references {target._meta.label}, which no "
             "migration electrifies; Electric's client generator and shape sync fail on a "
             "foreign key to a table Electric does not sync.",
-            hint=f"Electrify {target._meta.label} in a migration before this model's "
-            f"(`./manage.py electrify {target._meta.label}`), or, if an unchecked reference "
-            "is acceptable, add db_constraint=False to the field (no FOREIGN KEY in Postgres).",
+            hint=_reference_hint(field, target),
             obj=field,
             id="electric.E008",
         )
+
+
+def _reference_hint(field, target):
+    label = target._meta.label
+    unchecked = (
+        f"Add db_constraint=False to {field.name}: the column and the relation stay, Postgres "
+        "checks no reference, and clients sync the id"
+    )
+    if target._meta.label == settings.AUTH_USER_MODEL:
+        # Electrifying the user table would sync every user's password hash to every client.
+        return (
+            f"{unchecked}. If clients need user data, keep it in an electrified model of your "
+            f"own (a profile with a ForeignKey to {label}, db_constraint=False) and point the "
+            f"field at it; never electrify {label}."
+        )
+    if any(message.is_serious() for message in check_electrifiable(target)):
+        return f"{unchecked} ({label} is not a model Electric 0.12 can electrify)."
+    return (
+        f"{unchecked}; or electrify {label} in a migration that runs before this model's "
+        f"(`./manage.py electrify {label}`), if clients should sync it."
+    )
+
+
+def is_unique_index(constraint):
+    """Whether Django makes this UniqueConstraint a unique index rather than a constraint:
+    with a condition, expressions, include or opclasses (CREATE UNIQUE INDEX, DROP INDEX),
+    which the proxy lets through and ENABLE ELECTRIC accepts (it reads only pg_constraint)."""
+    return isinstance(constraint, models.UniqueConstraint) and bool(
+        constraint.condition or constraint.expressions or constraint.include or constraint.opclasses
+    )
 
 
 def column_type_problem(field, connection):
@@ -94,6 +123,8 @@ def _check_table(model):
             id="electric.E001",
         )
     for constraint in opts.constraints:
+        if is_unique_index(constraint):
+            continue
         yield checks.Error(
             f"{opts.label} declares the constraint {constraint.name!r} "
             f"({type(constraint).__name__}); Electric allows only primary and foreign keys.",

@@ -96,7 +96,12 @@ class SchemaHistory:
 
     def _judge(self, migration, operation, state):
         key = model_key(migration.app_label, operation)
-        refusals = judge_any_table(operation)
+        electrified_tables = {
+            table_name(state.models[electrified])
+            for electrified in self.electrified
+            if electrified in state.models
+        }
+        refusals = judge_any_table(operation, electrified_tables)
         if key in self.electrified and key in state.models:
             refusals += judge(operation, state.models[key])
         label = _label(state, key)

@@ -137,12 +137,6 @@ REFUSED = {
         {("electric.E116", None)},
         r"ADD CONSTRAINT .* UNIQUE",
     ),
-    "rename index": (
-        'migrations.AddIndex("thing", models.Index(fields=["title"], name="title_idx")),\n'
-        'migrations.RenameIndex("thing", new_name="by_title", old_name="title_idx")',
-        {("electric.E117", None)},
-        r"ALTER INDEX \"title_idx\" RENAME TO \"by_title\"",
-    ),
     "order_with_respect_to": (
         'migrations.AddField("thing", "parent", models.ForeignKey("APP.thing", null=True, '
         "on_delete=models.CASCADE, db_constraint=False)),\n"
@@ -182,6 +176,16 @@ ACCEPTED = {
         'migrations.AddField("thing", "related", models.ManyToManyField("APP.thing"))'
     ),
     "plain SQL": 'migrations.RunSQL("SELECT 1;", migrations.RunSQL.noop)',
+    # ALTER INDEX ... RENAME names the index, which Electric never records as electrified.
+    "rename index": (
+        'migrations.AddIndex("thing", models.Index(fields=["title"], name="title_idx")),\n'
+        'migrations.RenameIndex("thing", new_name="by_title", old_name="title_idx")'
+    ),
+    # A unique index, not a constraint: CREATE UNIQUE INDEX, which the proxy lets through.
+    "partial unique": (
+        'migrations.AddConstraint("thing", models.UniqueConstraint(fields=["title"], '
+        'condition=models.Q(title__gt=""), name="one_title"))'
+    ),
 }
 
 
@@ -379,6 +383,30 @@ def test_a_foreign_key_to_a_model_electric_does_not_sync_is_flagged(tmp_path):
         )
         assert [m for m in check_electric_schema() if m.id == "electric.E008"] == []
         assert {m._meta.object_name for m in electrified_models()} >= {"Note", "Thing"}
+
+
+def test_a_foreign_key_to_the_user_model_never_suggests_electrifying_it(tmp_path):
+    app = new_app_name()
+    models_source = THING_MODEL + (
+        "    owner = models.ForeignKey('users.User', on_delete=models.CASCADE, null=True)\n"
+    )
+    create = CREATE_THING.replace(
+        '("title", models.TextField()),',
+        '("title", models.TextField()),\n        ("owner", models.ForeignKey('
+        'on_delete=models.CASCADE, null=True, to="users.user")),',
+    )
+    write_app(
+        tmp_path,
+        app,
+        models_source,
+        [("0001_initial", [create]), ("0002_electrify_thing", ['EnableElectric("Thing")'])],
+    )
+    with installed(tmp_path, app):
+        [message] = [m for m in check_electric_schema() if m.id == "electric.E008"]
+    # The user table holds password hashes: electrifying it would sync them to every client.
+    assert "electrify users.User`" not in message.hint
+    assert message.hint.startswith("Add db_constraint=False to owner")
+    assert "never electrify users.User" in message.hint
 
 
 def test_a_generated_column_on_an_electrified_model_is_flagged(tmp_path):
