@@ -22,14 +22,20 @@ from electric.rules import column_type_problem, is_unique_index
 from electric.sql_judge import CRASH, SqlJudge
 
 NULLABLE_RECIPE = (
-    "Add it with null=True and no default (edit this migration's field), fill existing rows in "
-    "a data migration (RunPython) if they need a value, then add default= to the model in a "
-    "later migration: Django keeps that default in Python, and the AlterField emits no SQL."
+    "Delete this migration and run `./manage.py makemigrations` again: for an electrified model "
+    "it adds the column nullable with no database default, gives existing rows the default, and "
+    "keeps the field as declared in Django's state (a SeparateDatabaseAndState; see "
+    "electric/safe_migrations.py). By hand, write the same."
 )
-NO_ALTER = (
-    "Electric 0.12 cannot alter an electrified table's columns. Add a new nullable column "
-    "instead (null=True, no default), copy the data over in a data migration, and stop using the "
-    "old one in code (it cannot be dropped either)."
+NEW_FIELD = (
+    "Electric 0.12 cannot alter an electrified table's columns. Add a new field instead "
+    "(null=True, no default), copy the data over in a data migration (RunPython), and move the "
+    "code to it; keep the old field in the model (its column cannot be dropped either)."
+)
+PYTHON_ONLY = (
+    "Electric 0.12 cannot alter an electrified table's columns or constraints: keep the "
+    "field's database arguments as they were and enforce the rule in Python (validators, "
+    "clean(), forms). A default= is Python only: no SQL."
 )
 
 
@@ -176,23 +182,23 @@ def _alter_field(operation, model_state):
             "EX008",
             name,
         )
-    changed = _database_changes(old, new)
+    changed = database_changes(old, new)
     if changed & TYPE_CHANGES:
         yield Refusal(
-            "electric.E110", f"changes the column type of {name!r}", NO_ALTER, "EX009", name
+            "electric.E110", f"changes the column type of {name!r}", NEW_FIELD, "EX009", name
         )
     elif changed:
         yield Refusal(
             "electric.E111",
             f"alters {name!r} ({', '.join(sorted(changed))}): SET/DROP NOT NULL, DEFAULT or "
             "a constraint",
-            NO_ALTER,
+            PYTHON_ONLY,
             "EX007",
             name,
         )
 
 
-def _database_changes(old, new):
+def database_changes(old, new):
     """The field arguments (and derived properties) whose change Django turns into SQL."""
     old_kwargs, new_kwargs = _database_arguments(old), _database_arguments(new)
     changed = {
@@ -213,7 +219,9 @@ def _database_changes(old, new):
 
 def _database_arguments(field):
     _, _, _, kwargs = field.deconstruct()
-    ignored = set(field.non_db_attrs) | PYTHON_ONLY_ARGUMENTS
+    # db_column counts only when the column's name changes (E113, above): Django adds it, with
+    # the old name, before a RenameField that keeps the column.
+    ignored = set(field.non_db_attrs) | PYTHON_ONLY_ARGUMENTS | {"db_column"}
     return {key: value for key, value in kwargs.items() if key not in ignored}
 
 
@@ -233,8 +241,9 @@ def _remove_field(operation, model_state):
         "electric.E112",
         f"drops the column {operation.name!r}"
         + (" (first its FOREIGN KEY constraint)" if foreign_key else ""),
-        "Keep the field (null=True if it must stop being required) and stop using it in code; "
-        "Electric 0.12 cannot drop a column of an electrified table.",
+        "Keep the field in the model and stop using it in code; give it a default= (Python "
+        "only, no SQL) if new rows must still get a value. Electric 0.12 cannot drop a column "
+        "of an electrified table.",
         "EX007" if foreign_key else "EX010",
         operation.name,
     )

@@ -66,7 +66,9 @@ def refuse_unreachable(alias):
             )
         else:
             fix = "Is PostgreSQL running, and does the database in DATABASE_URL exist?"
-        raise CommandError(f"Cannot connect to database {alias!r} ({where}): {reason}. {fix}")
+        raise CommandError(
+            f"Cannot connect to database {alias!r} ({where}): {reason}. {fix}"
+        ) from None
 
 
 def refuse_drift(alias, electrify_missing=False):

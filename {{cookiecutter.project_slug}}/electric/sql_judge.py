@@ -28,8 +28,23 @@ DEFAULT_SCHEMA = "public"
 
 # Electric.Postgres.supported_types/0 (postgres.ex): the column types an ADD COLUMN may have.
 SUPPORTED_TYPES = frozenset(
-    "bool bytea date float4 float8 int2 int4 int8 jsonb text time timestamp timestamptz uuid "
-    "varchar".split()
+    {
+        "bool",
+        "bytea",
+        "date",
+        "float4",
+        "float8",
+        "int2",
+        "int4",
+        "int8",
+        "jsonb",
+        "text",
+        "time",
+        "timestamp",
+        "timestamptz",
+        "uuid",
+        "varchar",
+    }
 )
 
 AT = enums.AlterTableType
@@ -144,10 +159,10 @@ class SqlJudge:
         handler = getattr(self, f"_{type(statement).__name__}", None)
         return handler(sql, statement) if handler else Verdict(sql)
 
-    # One method per statement type that query_analyser.ex has an implementation for; every
-    # other type falls back to `Any` there: passed through.
+    # One method per statement type that query_analyser.ex has an implementation for, named
+    # after pglast's node class; every other type falls back to `Any` there: passed through.
 
-    def _AlterTableStmt(self, sql, stmt):  # noqa: N802 (pglast's node name)
+    def _AlterTableStmt(self, sql, stmt):
         table = _relation(stmt.relation)
         if not self.is_electrified(table):
             return Verdict(sql)
@@ -174,7 +189,7 @@ class SqlJudge:
                 return Verdict(sql, REFUSED, code, message)
         return Verdict(sql)
 
-    def _RenameStmt(self, sql, stmt):  # noqa: N802
+    def _RenameStmt(self, sql, stmt):
         # The relation of ALTER INDEX ... RENAME is the index: never an electrified table.
         table = _relation(stmt.relation)
         if not self.is_electrified(table):
@@ -191,7 +206,7 @@ class SqlJudge:
             code, message = "EX003", "Cannot rename property of electrified table"
         return Verdict(sql, REFUSED, code, f"{message} {_sql_table(table)}")
 
-    def _DropStmt(self, sql, stmt):  # noqa: N802
+    def _DropStmt(self, sql, stmt):
         kind = stmt.removeType
         if kind == enums.ObjectType.OBJECT_INDEX and stmt.concurrent:
             return _concurrently(sql, "DROP INDEX")
@@ -204,12 +219,12 @@ class SqlJudge:
         # Operation.Disallowed answers a DROP TABLE with EX100, not the analyser's EX004.
         return Verdict(sql, REFUSED, "EX100", f"Cannot DROP Electrified table {_sql_table(table)}")
 
-    def _IndexStmt(self, sql, stmt):  # noqa: N802
+    def _IndexStmt(self, sql, stmt):
         if stmt.concurrent:
             return _concurrently(sql, "CREATE INDEX")
         return Verdict(sql)
 
-    def _TransactionStmt(self, sql, stmt):  # noqa: N802
+    def _TransactionStmt(self, sql, stmt):
         if stmt.kind in HANDLED_TRANSACTION_KINDS:
             return Verdict(sql)
         return Verdict(
@@ -219,11 +234,11 @@ class SqlJudge:
             f"Electric's proxy has no clause for {_first_words(sql)} and drops the connection",
         )
 
-    def _DoStmt(self, sql, stmt):  # noqa: N802
+    def _DoStmt(self, sql, stmt):
         # QueryAnalyser.validate/1 for DoStmt: the whole Query message is refused.
         return Verdict(sql, CRASH, "", "Unsupported DO...END block in migration")
 
-    def _CallStmt(self, sql, stmt):  # noqa: N802
+    def _CallStmt(self, sql, stmt):
         names = [name.sval for name in stmt.funccall.funcname]
         if names != ["electric", "electrify"]:
             return Verdict(sql)

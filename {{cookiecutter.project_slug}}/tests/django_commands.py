@@ -47,9 +47,10 @@ def setting(name, environment):
     return json.loads(result.stdout)
 
 
-def manage(database, *args, skip_ddlx, settings=None, timeout=120):
+def manage(database, *args, skip_ddlx, settings=None, timeout=120, answers=None):
     """`python manage.py *args` in a subprocess, on `database`; `settings`: a settings module file
-    to use instead of config.settings (its folder goes on the path)."""
+    to use instead of config.settings (its folder goes on the path); `answers`: what to type at
+    its prompts."""
     env = {**os.environ, **database_environment(database, skip_ddlx)}
     if settings:
         env["PYTHONPATH"] = os.pathsep.join([str(Path(settings).parent), str(PROJECT)])
@@ -61,6 +62,7 @@ def manage(database, *args, skip_ddlx, settings=None, timeout=120):
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=answers,
     )
 
 

@@ -131,25 +131,60 @@ def test_electrify_refuses_a_model_electric_would_refuse_with_the_checks_words(t
     assert twin.migrations() == ["0001_initial.py", "0002_tag.py"]
 
 
-def test_makemigrations_says_at_once_that_electric_will_refuse_a_default(twin):
+def test_makemigrations_writes_a_default_the_way_electric_accepts_and_says_why(twin):
     assert twin("electrify", "twin.Twin").returncode == 0
     with open(twin.package / "models.py", "a") as source:
         source.write("    priority = models.IntegerField(default=0)\n")
 
     result = twin("makemigrations", "twin")
 
-    # The migration is written (the user edits it), and the command fails with the reason.
-    assert result.returncode == 1
-    assert "0003_twin_priority.py" in result.stdout
-    assert "twin.0003_twin_priority: on electrified twin.Twin" in result.stderr
-    assert "(electric.E101)" in result.stderr and "(EX006)" in result.stderr
-    assert "HINT: Add it with null=True and no default" in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (
-        "CommandError: Electric's migrations proxy would refuse 1 operation(s) above: edit the "
-        "migration as the hints say before you migrate."
+    assert result.returncode == 0, result.stderr
+    assert (
+        "  Written for Electric: twin.Twin.priority: added nullable with no database default; "
+        "existing rows set to 0"
+    ) in result.stdout.splitlines()
+    written = (twin.package / "migrations" / "0003_twin_priority.py").read_text()
+    assert "# Electric 0.12's proxy refuses ADD COLUMN ... DEFAULT and SET NOT NULL" in written
+    assert "migrations.SeparateDatabaseAndState(" in written
+    # Nothing left to write, and the checks that guard every command find nothing to refuse.
+    assert twin("makemigrations", "--check", "--dry-run").returncode == 0
+    check = twin("check", "--fail-level", "WARNING")
+    assert check.returncode == 0, check.stderr
+
+
+def test_makemigrations_refuses_what_has_no_safe_equivalent_and_writes_nothing(twin):
+    assert twin("electrify", "twin.Twin").returncode == 0
+    models_py = twin.package / "models.py"
+    models_py.write_text(
+        models_py.read_text().replace("title = models.TextField()", "title = models.JSONField()")
     )
-    # From now on every command that runs the checks says it too, and migrate stops.
-    migrate = twin("migrate", "--database=proxy")
-    assert migrate.returncode == 1
-    assert "(electric.E101)" in migrate.stderr
-    assert applied_migrations(twin.database, "twin") is None
+
+    result = twin("makemigrations", "twin")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "twin.0003_alter_twin_title: on electrified twin.Twin" in result.stderr
+    assert "(electric.E110)" in result.stderr and "(EX009)" in result.stderr
+    assert "HINT: Electric 0.12 cannot alter an electrified table's columns. Add a new field" in (
+        result.stderr
+    )
+    assert result.stderr.strip().splitlines()[-1] == (
+        "CommandError: Electric's migrations proxy would refuse 1 operation(s) above, so no "
+        "migration was written: change the model as the hints say, then run makemigrations "
+        "again."
+    )
+    assert twin.migrations() == ["0001_initial.py", "0002_electrify_twin.py"]
+
+
+def test_a_model_electric_cannot_sync_stops_makemigrations_at_its_checks(twin):
+    assert twin("electrify", "twin.Twin").returncode == 0
+    with open(twin.package / "models.py", "a") as source:
+        source.write("    code = models.CharField(max_length=8, null=True)\n")
+
+    result = twin("makemigrations", "twin")
+
+    # Django's own system checks run first: the model as it is now is refused.
+    assert result.returncode == 1
+    assert "(electric.E004) twin.Twin.code is varchar(8)" in result.stderr
+    assert "HINT: Use models.TextField()" in result.stderr
+    assert twin.migrations() == ["0001_initial.py", "0002_electrify_twin.py"]

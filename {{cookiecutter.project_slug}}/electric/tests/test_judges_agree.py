@@ -70,9 +70,7 @@ CATALOG = {
     "add foreign key without constraint": add(
         "extra", models.ForeignKey("judged.thing", models.CASCADE, null=True, db_constraint=False)
     ),
-    "add one-to-one": add(
-        "extra", models.OneToOneField("judged.thing", models.CASCADE, null=True)
-    ),
+    "add one-to-one": add("extra", models.OneToOneField("judged.thing", models.CASCADE, null=True)),
     "add unique": add("extra", models.TextField(null=True, unique=True)),
     "add db_index": add("extra", models.TextField(null=True, db_index=True)),
     "add check": add("extra", models.PositiveIntegerField(null=True)),

@@ -175,7 +175,7 @@ def test_an_unreachable_proxy_is_one_line(scratch, fresh_database):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"CommandError: Cannot connect to database 'proxy' (")
+    assert lines[0].startswith("CommandError: Cannot connect to database 'proxy' (")
     assert lines[0].endswith(
         "Is Electric running? `docker compose up -d electric` starts it, and "
         "`./manage.py wait_for_db --database=proxy` waits for its proxy."
@@ -188,7 +188,7 @@ def test_plan_shows_the_electrification_both_ways(scratch, direction):
     if direction == "backwards":
         through_electric(app)
         args = ("migrate", "--database=proxy", "--plan", app.name, "0001")
-        expected = f"Undo Electrify Thing (ALTER TABLE ... ENABLE ELECTRIC)"
+        expected = "Undo Electrify Thing (ALTER TABLE ... ENABLE ELECTRIC)"
     else:
         args = ("migrate", "--database=proxy", "--plan")
         expected = "Electrify Thing (ALTER TABLE ... ENABLE ELECTRIC)"
