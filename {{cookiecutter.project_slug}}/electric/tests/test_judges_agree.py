@@ -9,10 +9,11 @@ same code: Electric's EX code, PostgreSQL's SQLSTATE, or "crash" for what drops 
 """
 
 import copy
+import re
 
 import pytest
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
-from django.db import connection, migrations, models
+from django.db import connection, migrations, models, transaction
 from django.db.migrations.state import ProjectState
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -20,6 +21,7 @@ from django.db.models.functions import Lower
 from electric.operations import EnableElectric
 from electric.schema_history import SchemaHistory
 from electric.sql_judge import CRASH, SqlJudge
+from tests.django_commands import PROJECT
 
 APP = "judged"
 TABLE = "judged_thing"
@@ -161,8 +163,6 @@ def django_sql(operation):
     """The statements Django's PostgreSQL schema editor sends for `operation` on the table."""
     state = ProjectState()
     BASE.state_forwards(APP, state)
-    with connection.schema_editor() as editor:
-        editor.create_model(state.apps.get_model(APP, "thing"))
     after = state.clone()
     operation.state_forwards(APP, after)
     if isinstance(operation, (AddIndexConcurrently, RemoveIndexConcurrently)):
@@ -170,8 +170,12 @@ def django_sql(operation):
         # test's own transaction holds this one, and collecting SQL runs nothing.
         operation = copy.copy(operation)
         operation._ensure_not_in_transaction = lambda schema_editor: None
-    with connection.schema_editor(collect_sql=True) as editor:
-        operation.database_forwards(APP, editor, state, after)
+    with transaction.atomic():  # the table is made for this operation only
+        with connection.schema_editor() as editor:
+            editor.create_model(state.apps.get_model(APP, "thing"))
+        with connection.schema_editor(collect_sql=True) as editor:
+            operation.database_forwards(APP, editor, state, after)
+        transaction.set_rollback(True)
     return editor.collected_sql
 
 
@@ -183,13 +187,17 @@ def sql_verdict(statements, electrified):
     return None
 
 
-def static_verdict(operation, electrified):
-    """The first error the system checks report about `operation`, as SchemaHistory replays it
-    after the table's creation (and electrification)."""
+def static_refusals(operation, electrified):
+    """What the system checks report about `operation`, as SchemaHistory replays it after the
+    table's creation (and electrification)."""
     steps = [[BASE], [EnableElectric("Thing")] if electrified else [], [operation]]
     history = SchemaHistory([_migration(number, ops) for number, ops in enumerate(steps)])
-    refusals = [f.refusal for f in history.findings if f.migration.name == "m2"]
-    errors = [refusal for refusal in refusals if not refusal.warning]
+    return [f.refusal for f in history.findings if f.migration.name == "m2"]
+
+
+def static_verdict(operation, electrified):
+    """The code of the first error the system checks report about `operation`."""
+    errors = [r for r in static_refusals(operation, electrified) if not r.warning]
     if not errors:
         return None
     return CRASH if errors[0].crash else errors[0].electric_code
@@ -226,3 +234,109 @@ def test_the_catalog_covers_both_answers():
     verdicts = {case: static_verdict(operation, True) for case, operation in CATALOG.items()}
     assert sum(verdict is None for verdict in verdicts.values()) >= 15
     assert len({verdict for verdict in verdicts.values()} - {None}) >= 10
+
+
+# The README's table "Changing an electrified model": each row, and the catalog's cases it speaks
+# for. A row added to the README without its cases here fails below.
+README_ROWS = {
+    "a new field with `null=True` and no default": ["add nullable"],
+    "a new field with `default=` (even `null=True`), `auto_now(_add)`, or a required `blank=True` "
+    "text": ["add with default", "add nullable with default", "add auto_now_add"],
+    "a new required field with no default (makemigrations asks for a one-off)": ["add NOT NULL"],
+    "a new field with `db_default=`": ["add with db_default"],
+    "a new `ForeignKey` / `OneToOneField`": ["add foreign key", "add one-to-one"],
+    "a new field with `unique=True`, a CHECK (`PositiveIntegerField`), `GeneratedField`": [
+        "add unique",
+        "add check",
+        "add generated",
+    ],
+    "a new `CharField(max_length=...)`, `DecimalField`...": ["add sized varchar", "add decimal"],
+    "making a nullable field required": ["alter null to NOT NULL"],
+    "making a required field nullable, `unique`, `db_default`, the target of a foreign key": [
+        "alter NOT NULL to null",
+        "alter unique",
+    ],
+    "a field's type, `max_length` or `db_comment`": ["alter type", "alter db_comment"],
+    "removing a field": ["remove field"],
+    "renaming a field": ["rename field"],
+    "renaming the model or `Meta.db_table`": ["rename model", "alter model table"],
+    "deleting the model": ["delete model"],
+    "`Meta.constraints` (check, plain unique), `unique_together`": [
+        "add check constraint",
+        "add unique constraint",
+        "remove check constraint",
+        "remove unique constraint",
+        "alter unique_together",
+    ],
+    "a `UniqueConstraint` with a `condition`, expressions, `include` or `opclasses`": [
+        "add partial unique",
+        "add expression unique",
+        "add unique with include",
+        "add unique with opclasses",
+        "remove partial unique",
+    ],
+    "`order_with_respect_to`": ["alter order_with_respect_to"],
+    "`AddIndexConcurrently`, `RemoveIndexConcurrently` (any table)": [
+        "add index concurrently",
+        "remove index concurrently",
+    ],
+    "a `RunSQL` that alters an electrified table, uses DDLX other than ENABLE, or syntax newer "
+    "than PostgreSQL 15": [
+        "RunSQL drop column",
+        "RunSQL disable electric",
+        "RunSQL newer than PostgreSQL 15",
+    ],
+    "a `RunSQL` with a `DO` block, `START TRANSACTION`, `ROLLBACK TO SAVEPOINT`, `PREPARE "
+    "TRANSACTION` (any table)": [
+        "RunSQL DO block",
+        "RunSQL rollback to savepoint",
+        "RunSQL start transaction",
+        "RunSQL prepare transaction",
+    ],
+    "indexes (`Meta.indexes`, `db_index=True`), renaming an index, `help_text`, `choices`, "
+    "`verbose_name`, `blank`, ordering": [
+        "add index",
+        "remove index",
+        "rename index",
+        "add db_index",
+        "alter db_index",
+        "alter help_text",
+    ],
+}
+
+
+def readme_table():
+    """{first cell: (the proxy's cell, the check's cell)} of the README's table."""
+    text = (PROJECT / "README.md").read_text()
+    section = text.split("## Changing an electrified model", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
+    return {row[0]: (row[2], row[3]) for row in cells}
+
+
+def codes_in(proxy_cell):
+    if "drops the connection" in proxy_cell:
+        return {CRASH}
+    codes = set(re.findall(r"\b(EX\d{3}|\d{5})\b", proxy_cell))
+    return codes or {None}
+
+
+def test_the_readme_table_has_a_row_for_every_refusal_and_no_row_untested():
+    table = readme_table()
+    assert set(table) == set(README_ROWS)
+    source = (PROJECT / "electric" / "operation_rules.py").read_text()
+    ids = set(re.findall(r'"electric\.([EW]1\d\d)"', source))
+    said = {check_id for _, check in table.values() for check_id in re.findall(r"[EW]1\d\d", check)}
+    assert ids <= said, f"the README says nothing of {sorted(ids - said)}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row", README_ROWS)
+def test_the_readme_table_says_what_the_judges_say(row):
+    proxy_cell, check_cell = readme_table()[row]
+    check_ids = set(re.findall(r"[EW]1\d\d", check_cell))
+    for case in README_ROWS[row]:
+        operation = CATALOG[case]
+        assert sql_verdict(django_sql(operation), True) in codes_in(proxy_cell), case
+        found = {r.check_id.removeprefix("electric.") for r in static_refusals(operation, True)}
+        assert found <= check_ids and bool(found) == bool(check_ids), (case, found)
