@@ -292,7 +292,7 @@ def _delete_model(operation, model_state):
         "electric.E115",
         f"drops the electrified table {table_name(model_state)!r}",
         "Keep the model (stop using it in code); Electric 0.12 cannot drop an electrified table.",
-        "EX100",  # the analyser's EX004, answered as EX100 (injector/operation.ex, Disallowed)
+        "EX004",
     )
 
 

@@ -30,7 +30,8 @@ RECIPES = {
     "EX011": "Add the field nullable, without the constraint (db_constraint=False for a "
     "foreign key); check it in Python.",
     "EX012": "Keep the constraint's name.",
-    "EX100": "Keep the model; stop using it in code.",
+    "EX004": "Keep the model; stop using it in code.",
+    "00000": "Electric's DDLX form is `ALTER TABLE <table> ENABLE ELECTRIC`.",
     "25001": "Create or drop the index without CONCURRENTLY (AddIndex, RemoveIndex).",
     "42601": "Write it in PostgreSQL 15's syntax, which Electric's proxy parses.",
     "": "Write plain statements (one RunSQL each), or use RunPython; never catch database "

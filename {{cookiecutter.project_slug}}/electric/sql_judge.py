@@ -7,9 +7,10 @@ A port of the proxy's analysis of each statement it receives, from Electric's so
   "smuggling" of DDLX the grammar does not know (`ALTER TABLE t ENABLE ELECTRIC`);
 - `postgres/proxy/query_analyser.ex`: what is refused on an electrified table, with the errors
   of `postgres/proxy/errors.ex`, and the transaction statements it has no clause for;
-- `postgres/proxy/injector/electric.ex` and `injector/operation.ex`: a refused DROP TABLE reaches
-  the client as EX100; CREATE and DROP INDEX always run inside a transaction, where PostgreSQL
-  refuses CONCURRENTLY;
+- `postgres/proxy/injector/electric.ex` and `injector/operation.ex`: over the simple query
+  protocol (psycopg2's, so Django's), a Query message with a refused statement is answered with
+  that statement's error (Operation.SyntaxError); CREATE and DROP INDEX always run inside a
+  transaction, where PostgreSQL refuses CONCURRENTLY;
 - `src/electric_ddlx_parser.yrl`, `ddlx/command/*.ex`: the DDLX statements and their tags; all
   but ENABLE are off in 0.12.1 (EX001).
 
@@ -216,8 +217,9 @@ class SqlJudge:
         table = _dropped_name(stmt.objects[0])
         if not self.is_electrified(table):
             return Verdict(sql)
-        # Operation.Disallowed answers a DROP TABLE with EX100, not the analyser's EX004.
-        return Verdict(sql, REFUSED, "EX100", f"Cannot DROP Electrified table {_sql_table(table)}")
+        # EX004 over the simple protocol; the extended protocol's Operation.Disallowed would
+        # answer EX100 "Cannot DROP Electrified table".
+        return Verdict(sql, REFUSED, "EX004", f"Cannot drop electrified table {_sql_table(table)}")
 
     def _IndexStmt(self, sql, stmt):
         if stmt.concurrent:
@@ -235,7 +237,8 @@ class SqlJudge:
         )
 
     def _DoStmt(self, sql, stmt):
-        # QueryAnalyser.validate/1 for DoStmt: the whole Query message is refused.
+        # QueryAnalyser.validate/1 refuses it with a bare string, which
+        # Operation.SyntaxError.error_response/2 has no clause for: the proxy crashes.
         return Verdict(sql, CRASH, "", "Unsupported DO...END block in migration")
 
     def _CallStmt(self, sql, stmt):
@@ -256,7 +259,8 @@ class Ddlx:
 
     def verdict(self, sql):
         if not self.command:
-            return Verdict(sql, REFUSED, "", f"Invalid Electric DDLX statement: {sql}")
+            # Operation.SyntaxError's answer to a DDLX parse error.
+            return Verdict(sql, REFUSED, "00000", "Invalid ELECTRIC statement")
         if self.command == "ENABLE":
             return Verdict(sql, electrifies=self.table)
         # call_stmt's command_enabled?/1: every command but ENABLE sits behind a feature flag,
