@@ -15,13 +15,16 @@ from django.core import checks
 from django.db.migrations.exceptions import BadMigrationError, NodeNotFoundError
 
 from electric.rules import check_electrifiable, check_references
-from electric.schema_history import SchemaHistory
 
 TAG = "electric"
 
 
 @checks.register(checks.Tags.models, TAG)
 def check_electric_schema(app_configs=None, **kwargs):
+    # Imported here: the judges (and their parser) cost every process's start-up otherwise,
+    # the change feed's commands included, which run no checks.
+    from electric.schema_history import SchemaHistory
+
     try:
         history = SchemaHistory.from_disk()
     except (BadMigrationError, NodeNotFoundError, ImportError, SyntaxError) as error:
@@ -105,6 +108,8 @@ def _model_messages(history, judged):
 
 def electrified_models(history=None):
     """The models that the migrations on disk electrify and that still exist."""
+    from electric.schema_history import SchemaHistory
+
     history = history or SchemaHistory.from_disk()
     return [model for key in history.electrified if (model := _model_or_none(".".join(key)))]
 

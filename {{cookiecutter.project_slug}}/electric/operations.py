@@ -62,6 +62,10 @@ class EnableElectric(Operation):
         sql = self.enable_sql(model, schema_editor)
         if schema_editor.collect_sql:
             # sqlmigrate, and migrate's check of the plan: what the proxy will receive.
+            if settings.ELECTRIC_SKIP_DDLX:
+                schema_editor.collected_sql.append(
+                    "-- ELECTRIC_SKIP_DDLX is set: migrate skips this statement here"
+                )
             schema_editor.execute(sql)
             return
         if settings.ELECTRIC_SKIP_DDLX:
@@ -82,6 +86,10 @@ class EnableElectric(Operation):
             return
         if schema_editor.collect_sql:
             # What un-electrifying would take; Electric 0.12 refuses it (EX001).
+            schema_editor.collected_sql.append(
+                "-- Electric 0.12 refuses DISABLE ELECTRIC (EX001): migrate cannot go back past "
+                "an electrification"
+            )
             schema_editor.execute(self.disable_sql(model, schema_editor))
             return
         if not settings.ELECTRIC_SKIP_DDLX:

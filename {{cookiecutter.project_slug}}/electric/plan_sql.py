@@ -26,7 +26,7 @@ RECIPES = {
     "change the model in Python only (validation), or add a new nullable field.",
     "EX008": "Rename the field in Python only: keep db_column set to the old column name.",
     "EX009": "Add a new nullable field of the new type and copy the data over.",
-    "EX010": "Keep the column (null=True if it must stop being required); stop using it.",
+    "EX010": "Keep the field in the model, unused, with a default= for new rows (no SQL).",
     "EX011": "Add the field nullable, without the constraint (db_constraint=False for a "
     "foreign key); check it in Python.",
     "EX012": "Keep the constraint's name.",
@@ -37,6 +37,10 @@ RECIPES = {
     "": "Write plain statements (one RunSQL each), or use RunPython; never catch database "
     "errors inside a migration (Django would send ROLLBACK TO SAVEPOINT).",
 }
+BACKWARDS = (
+    "Electric cannot undo this change of an electrified table: leave the migration applied, and "
+    "make the change you want with a new forward migration."
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class PlannedRefusal:
     def __str__(self):
         migration = f"{self.migration.app_label}.{self.migration.name}"
         direction = " (backwards)" if self.backwards else ""
-        recipe = RECIPES.get(self.verdict.code, RECIPES[""])
+        recipe = BACKWARDS if self.backwards else RECIPES.get(self.verdict.code, RECIPES[""])
         return f"{migration}{direction}: {self.verdict} in `{self.verdict.sql}`. {recipe}"
 
 

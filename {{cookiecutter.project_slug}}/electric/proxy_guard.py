@@ -58,7 +58,8 @@ def refuse_unreachable(alias):
     except OperationalError as error:
         settings_dict = connection.settings_dict
         where = f"{settings_dict['HOST'] or 'localhost'}:{settings_dict['PORT'] or 5432}"
-        reason = " ".join(str(error).split()) or type(error).__name__
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        reason = lines[0].rstrip(".")
         if alias == PROXY_ALIAS:
             fix = (
                 "Is Electric running? `docker compose up -d electric` starts it, and "
@@ -117,8 +118,7 @@ def refuse_what_the_proxy_refuses(plan, alias, electric_tables, stderr):
     if refusals:
         raise CommandError(
             f"Electric's migrations proxy would refuse {len(refusals)} statement(s) of this "
-            "plan (above): nothing was applied. `./manage.py check` names the safe recipe for "
-            "each operation."
+            "plan (above), each with the way out: nothing was applied."
         )
 
 

@@ -47,6 +47,9 @@ class SchemaHistory:
         # Electrified models that still exist at the end: model key -> its Electrification.
         self.electrified: dict[tuple[str, str], Electrification] = {}
         self.state = ProjectState(real_apps=set(unmigrated_apps))
+        # The models as the database has them, where SeparateDatabaseAndState made it differ
+        # from Django's state (a field required in Django, its column nullable, say).
+        self.database_state = ProjectState(real_apps=set(unmigrated_apps))
         for migration in migrations:
             for operation in migration.operations:
                 self._replay(migration, operation)
@@ -83,16 +86,19 @@ class SchemaHistory:
     def _replay(self, migration, operation):
         app_label = migration.app_label
         if isinstance(operation, SeparateDatabaseAndState):
-            # The database sees database_operations; Django's state follows state_operations.
-            database_state = self.state.clone()
+            # The database sees database_operations, which Django turns into SQL starting from
+            # its own state; Django's state follows state_operations.
+            state = self.state.clone()
             for database_operation in operation.database_operations:
-                self._judge(migration, database_operation, database_state)
-                database_operation.state_forwards(app_label, database_state)
+                self._judge(migration, database_operation, state)
+                database_operation.state_forwards(app_label, state)
+                database_operation.state_forwards(app_label, self.database_state)
             operation.state_forwards(app_label, self.state)
             return
         self._judge(migration, operation, self.state)
         self._track(migration, operation)
         operation.state_forwards(app_label, self.state)
+        operation.state_forwards(app_label, self.database_state)
 
     def _judge(self, migration, operation, state):
         key = model_key(migration.app_label, operation)

@@ -153,7 +153,7 @@ def test_makemigrations_writes_a_default_the_way_electric_accepts_and_says_why(t
 
     assert result.returncode == 0, result.stderr
     assert (
-        "  Written for Electric: twin.Twin.priority: added nullable with no database default; "
+        "  For Electric: twin.Twin.priority: added nullable with no database default; "
         "existing rows set to 0"
     ) in result.stdout.splitlines()
     written = (twin.package / "migrations" / "0003_twin_priority.py").read_text()

@@ -252,7 +252,8 @@ README_ROWS = {
     ],
     "a new `CharField(max_length=...)`, `DecimalField`...": ["add sized varchar", "add decimal"],
     "making a nullable field required": ["alter null to NOT NULL"],
-    "making a required field nullable, `unique`, `db_default`, the target of a foreign key": [
+    "making a required field nullable (unless `makemigrations` made its column nullable), "
+    "`unique`, `db_default`, the target of a foreign key": [
         "alter NOT NULL to null",
         "alter unique",
     ],

@@ -92,8 +92,7 @@ def test_a_plan_with_a_refused_statement_is_refused_whole_before_anything_runs(s
     assert lines[1].startswith(f'{app.name}.0004_change: EX007 Cannot alter column "archived"')
     assert lines[-1] == (
         "CommandError: Electric's migrations proxy would refuse 2 statement(s) of this plan "
-        "(above): nothing was applied. `./manage.py check` names the safe recipe for each "
-        "operation."
+        "(above), each with the way out: nothing was applied."
     )
     # Not even 0003, which the proxy accepts, ran.
     assert applied_migrations(app.database, app.name) == ["0001_initial", "0002_electrify_thing"]
@@ -120,9 +119,11 @@ def test_going_backwards_is_judged_too(scratch):
 
     assert result.returncode == 1
     first = result.stderr.strip().splitlines()[0]
-    assert first.startswith(
+    assert first == (
         f'{app.name}.0003_change (backwards): EX010 Cannot drop column "note" of electrified '
-        f'table "public"."{app.table}"'
+        f'table "public"."{app.table}" in `ALTER TABLE "{app.table}" DROP COLUMN "note" '
+        "CASCADE`. Electric cannot undo this change of an electrified table: leave the "
+        "migration applied, and make the change you want with a new forward migration."
     )
     assert applied_migrations(app.database, app.name)[-1] == "0003_change"
     assert "note" in columns(app)
@@ -176,6 +177,7 @@ def test_an_unreachable_proxy_is_one_line(scratch, fresh_database):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("CommandError: Cannot connect to database 'proxy' (")
+    assert ": Connection refused Is" not in lines[0]  # the reason's first line only
     assert lines[0].endswith(
         "Is Electric running? `docker compose up -d electric` starts it, and "
         "`./manage.py wait_for_db --database=proxy` waits for its proxy."
@@ -197,6 +199,9 @@ def test_plan_shows_the_electrification_both_ways(scratch, direction):
 
     assert result.returncode == 0, result.stderr
     assert f"{app.name}.0002_electrify_thing\n    {expected}\n" in result.stdout
+    # --plan changes nothing, but a proxy that is not there is said in one line there too.
+    nowhere = app(*args, skip_ddlx=False, database={**app.database, "PORT": free_port()})
+    assert nowhere.stderr.startswith("CommandError: Cannot connect to database 'proxy'")
 
 
 def free_port():

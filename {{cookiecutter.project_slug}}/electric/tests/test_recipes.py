@@ -7,6 +7,7 @@ applied on a real Postgres; then `makemigrations --check` has nothing left to wr
 model behaves as written.
 """
 
+import re
 import uuid
 
 import pytest
@@ -17,6 +18,7 @@ from tests.postgres import temporary_database
 from tests.scratch_apps import THING_MODEL, new_app_name, settings_with, write_app
 
 FIELDS_END = "    title = models.TextField()\n"
+SOMEONE = "00000000-0000-4000-8000-000000000001"
 
 
 def add_fields(*lines):
@@ -34,6 +36,11 @@ def replace(old, new):
 def meta(*lines):
     return add_fields("\n    class Meta:\n", *(f"        {line}\n" for line in lines))
 
+
+IMPORT_SETTINGS = replace(
+    "from django.db import models\n",
+    "from django.conf import settings\nfrom django.db import models\n",
+)
 
 # recipe (and the check it answers): ([(edit of models.py, answers to its prompts)], a Python
 # expression on the model and what it prints, a query on its table (with the old row) and rows).
@@ -99,6 +106,38 @@ RECIPES = {
             "AND contype = 'f'",
             [(0,)],
         ),
+    ),
+    "a required reference to the user model (E008, W102)": (
+        # makemigrations asks for a one-off default for the old rows: a user's id.
+        [
+            (IMPORT_SETTINGS, None),
+            (
+                add_fields(
+                    "    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, "
+                    "db_constraint=False)\n"
+                ),
+                f"1\n'{SOMEONE}'\n",
+            ),
+        ],
+        ("python", "Thing._meta.get_field('owner').null", "False"),
+        ("sql", "SELECT owner_id::text FROM {table}", [(SOMEONE,)]),
+    ),
+    "a field with a uuid4 default (E101)": (
+        [(add_fields("    token = models.UUIDField(default=uuid.uuid4)\n"), None)],
+        ("python", "type(Thing().token).__name__", "UUID"),
+        ("sql", "SELECT token IS NOT NULL FROM {table}", [(True,)]),
+    ),
+    "a required field made nullable again (E111)": (
+        # Its column is nullable already (the first migration made it so): state only.
+        [
+            (add_fields("    archived = models.BooleanField(default=False)\n"), None),
+            (
+                replace("BooleanField(default=False)", "BooleanField(default=False, null=True)"),
+                None,
+            ),
+        ],
+        ("python", "Thing._meta.get_field('archived').null", "True"),
+        ("sql", "SELECT archived FROM {table}", [(False,)]),
     ),
     "a field renamed (E113)": (
         # Rename in Python, keep the column: makemigrations asks whether it was a rename.
@@ -238,8 +277,10 @@ def write_data_migration(app):
     source = path.read_text()
     source = source.replace(
         "\n\nclass Migration", COPY_TITLE_LENGTHS.format(app=app.name) + "\n\nclass Migration"
-    ).replace(
-        "operations = [\n    ]",
-        "operations = [\n        migrations.RunPython(copy_title_lengths),\n    ]",
     )
+    # Django writes an empty list over two lines; ruff, where installed, on one.
+    source, found = re.subn(
+        r"operations = \[\s*\]", "operations = [migrations.RunPython(copy_title_lengths)]", source
+    )
+    assert found == 1, source
     path.write_text(source)

@@ -38,23 +38,31 @@ def test_ids_are_made_in_python_before_the_insert():
 def test_the_items_table_has_no_column_default_electric_would_refuse():
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT column_name, data_type, column_default FROM information_schema.columns "
+            "SELECT column_name, data_type, column_default, character_maximum_length "
+            "FROM information_schema.columns "
             "WHERE table_schema = 'public' AND table_name = 'items' ORDER BY ordinal_position"
         )
         columns = cursor.fetchall()
 
-    assert [name for name, _, _ in columns] == [
-        "id",
-        "title",
-        "notes",
-        "done",
-        "created_at",
-        "updated_at",
-    ]
-    assert {name: default for name, _, default in columns if default is not None} == {}
-    assert {data_type for _, data_type, _ in columns} <= {
-        "uuid",
-        "text",
+    # Every field of the model has its column (later fields too), none with a default...
+    assert {field.column for field in Item._meta.local_fields} <= {name for name, *_ in columns}
+    assert {name: default for name, _, default, _ in columns if default is not None} == {}
+    assert {name: size for name, _, _, size in columns if size is not None} == {}  # varchar(N)
+    # ...and every column a type Electric 0.12 syncs (as information_schema names them).
+    assert {data_type for _, data_type, *_ in columns} <= {
+        "bigint",
         "boolean",
+        "bytea",
+        "character varying",
+        "date",
+        "double precision",
+        "integer",
+        "jsonb",
+        "real",
+        "smallint",
+        "text",
+        "time without time zone",
         "timestamp with time zone",
+        "timestamp without time zone",
+        "uuid",
     }

@@ -8,6 +8,8 @@ command, before it writes anything:
   nothing, when Electric's proxy would refuse an operation: each message names the recipe.
 """
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from django.core.management import CommandError
@@ -27,9 +29,10 @@ class Command(makemigrations.Command):
         self._refuse_what_electric_refuses(changes)
         super().write_migration_files(changes, update_previous_migration_paths)
         for rewrite in rewrites:
-            self.log(f"  Written for Electric: {rewrite.label}: {rewrite.what}")
+            self.log(f"  For Electric: {rewrite.label}: {rewrite.what}")
         if not self.dry_run:
             self._explain(rewrites)
+            format_with_ruff(self.written_files)
 
     def _refuse_what_electric_refuses(self, changes):
         new = [migration for migrations in changes.values() for migration in migrations]
@@ -61,3 +64,13 @@ class Command(makemigrations.Command):
                 source.replace(MIGRATION_CLASS, f"\n\n{block}class Migration(", 1),
                 encoding="utf-8",
             )
+
+
+def format_with_ruff(paths):
+    """Format what was written as the project's linters want it, where ruff is installed (the
+    development image, a dev install): Django formats new migrations with black only."""
+    ruff = shutil.which("ruff")
+    if not ruff or not paths:
+        return
+    for command in (["check", "--fix", "--select", "I", "--quiet"], ["format", "--quiet"]):
+        subprocess.run([ruff, *command, *paths], check=False)  # noqa: S603 (our own paths)

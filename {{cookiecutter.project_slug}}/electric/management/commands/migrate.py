@@ -23,12 +23,12 @@ class Command(migrate.Command):
         )
 
     def handle(self, *args, **options):
+        database = options["database"]
+        proxy_guard.refuse_unreachable(database)
         if options["plan"] or options["check_unapplied"]:
             return super().handle(*args, **options)  # they change nothing
 
-        database = options["database"]
         proxy_guard.refuse_bypassing_the_proxy(database)
-        proxy_guard.refuse_unreachable(database)
         electric_tables = proxy_guard.refuse_drift(
             database, electrify_missing=options["electrify_missing"]
         )
