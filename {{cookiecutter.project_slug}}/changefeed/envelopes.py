@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import orjson
 
 from changefeed.transactions import Change, Transaction
+from changefeed.values import dumps
 
 FORMATS = ("feed", "debezium")
 #: Debezium's placeholder for a TOASTed value Postgres did not send (unavailable.value.placeholder).
@@ -37,7 +38,7 @@ def feed_objects(slot: str, tx: Transaction) -> list[bytes]:
         }
     )
     head = head[:-1] + b","
-    return [head + orjson.dumps(change)[1:] for change in tx.changes]
+    return [head + dumps(change)[1:] for change in tx.changes]
 
 
 class DebeziumEnvelope:
@@ -56,7 +57,7 @@ class DebeziumEnvelope:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         commit_ms = int(tx.commit_time.timestamp() * 1000)
         return [
-            orjson.dumps(
+            dumps(
                 {
                     "before": change.old,
                     "after": self.after(change),
@@ -95,7 +96,7 @@ class DebeziumEnvelope:
     @staticmethod
     def key(change: Change) -> bytes | None:
         """Debezium's record key: the primary key as an object (None for a truncation)."""
-        return None if change.primary_key is None else orjson.dumps(change.primary_key)
+        return None if change.primary_key is None else dumps(change.primary_key)
 
 
 def json_lines(objects_of, transactions: Sequence[Transaction]) -> bytes:

@@ -4,6 +4,7 @@ transaction, so that what they write is stored exactly once, together with the e
 Configured as dotted paths (CHANGEFEED_HANDLERS, or --handler), called in that order.
 """
 
+import re
 from collections.abc import Callable
 
 from django.utils.module_loading import import_string
@@ -17,8 +18,13 @@ class HandlerError(Exception):
     """A handler raised: the batch was rolled back and nothing acknowledged."""
 
 
+DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
 def load_handler(dotted_path: str) -> Handler:
     """Import a handler, e.g. "myapp.handlers.on_transaction". Raises ImportError."""
+    if not DOTTED_PATH.fullmatch(dotted_path):
+        raise ImportError("not a dotted path to a function, e.g. myapp.handlers.on_transaction")
     handler = import_string(dotted_path)
     if not callable(handler):
         raise ImportError(f"{dotted_path} is not callable")

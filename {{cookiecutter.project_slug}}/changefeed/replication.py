@@ -7,9 +7,9 @@ management commands print it as one line.
 import re
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
-from changefeed.lsn import format_lsn
+from changefeed.lsn import format_lsn, parse_lsn
 from changefeed.models import ChangeEvent, Checkpoint
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # unquoted, lower case: as Postgres folds it
@@ -40,6 +40,11 @@ class SlotState:
     database: str
     active_pid: int | None
     wal_status: str | None
+
+
+def quote(identifier: str) -> str:
+    """An identifier for SQL text, whatever it holds: the one way this app quotes names."""
+    return '"{}"'.format(identifier.replace('"', '""'))
 
 
 def validate_names(config: ReplicationConfig) -> None:
@@ -83,29 +88,48 @@ def check_server(config: ReplicationConfig) -> None:
 
 
 def resolve_tables(config: ReplicationConfig) -> list[str]:
-    """The configured tables as qualified names; refuses unknown ones and the event store."""
+    """The configured tables as quoted qualified names; refuses a name that is not a table, the
+    event store, and a table whose updates and deletes Postgres could not publish."""
     qualified = []
     with _cursor(config) as cursor:
         for table in config.tables:
-            cursor.execute(
-                "SELECT n.nspname, c.relname FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p')",
-                [table],
-            )
+            try:
+                cursor.execute(
+                    "SELECT n.nspname, c.relname, c.relreplident, EXISTS (SELECT FROM pg_index i "
+                    "WHERE i.indrelid = c.oid AND i.indisprimary) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p')",
+                    [table],
+                )
+            except DatabaseError as error:  # not a name at all: "a.b.c.d", "t; drop table x"
+                reason = str(error).strip().splitlines()[0]
+                raise ChangeFeedError(
+                    f"Table {table!r} is not a table name ({reason}): name it as table or "
+                    "schema.table in CHANGEFEED_TABLES or --tables, quoting odd names as SQL "
+                    'does ("My Table").'
+                ) from None
             row = cursor.fetchone()
             if row is None:
                 raise ChangeFeedError(
                     f"Table {table!r} does not exist in database {config.database!r}: check "
                     "CHANGEFEED_TABLES or --tables (and that migrations ran)."
                 )
-            schema, name = row
+            schema, name, replica_identity, has_primary_key = row
             if name in OWN_TABLES:
                 raise ChangeFeedError(
                     f"Table {name!r} is the change feed's own event store; consuming it would "
                     "make the consumer feed on its own writes."
                 )
-            qualified.append(f'"{schema}"."{name}"')
+            sql_name = f"{quote(schema)}.{quote(name)}"
+            if replica_identity == "n" or (replica_identity == "d" and not has_primary_key):
+                # Published without an identity, its UPDATEs and DELETEs would fail in the app.
+                raise ChangeFeedError(
+                    f"Table {schema}.{name} has no primary key, so Postgres cannot say which row "
+                    "an update or delete changed (and would refuse both once it is published): "
+                    f"give it a primary key, or, deliberately, `ALTER TABLE {sql_name} REPLICA "
+                    "IDENTITY FULL` (every change then carries the whole old row)."
+                )
+            qualified.append(sql_name)
     return qualified
 
 
@@ -118,14 +142,14 @@ def ensure_publication(config: ReplicationConfig, tables: list[str]) -> None:
         row = cursor.fetchone()
         table_list = ", ".join(tables)
         if row is None:
-            cursor.execute(f'CREATE PUBLICATION "{config.publication}" FOR TABLE {table_list}')
+            cursor.execute(f"CREATE PUBLICATION {quote(config.publication)} FOR TABLE {table_list}")
         elif row[0]:
             raise ChangeFeedError(
                 f"Publication {config.publication!r} is FOR ALL TABLES, which includes the "
                 "event store: use a publication of your own (--publication)."
             )
         else:
-            cursor.execute(f'ALTER PUBLICATION "{config.publication}" SET TABLE {table_list}')
+            cursor.execute(f"ALTER PUBLICATION {quote(config.publication)} SET TABLE {table_list}")
 
 
 def slot_state(config: ReplicationConfig) -> SlotState | None:
@@ -213,10 +237,28 @@ def primary_key_columns(config: ReplicationConfig, relation_oid: int) -> tuple[s
         return tuple(name for (name,) in cursor.fetchall())
 
 
+def check_checkpoint(config: ReplicationConfig, checkpoint: int) -> None:
+    """Refuse a sink's checkpoint past everything Postgres ever wrote: no consumer of this
+    database stored it (a forged or foreign entry), and resuming there would skip, and
+    acknowledge, every change up to it."""
+    with _cursor(config) as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+        (current,) = cursor.fetchone()
+    if checkpoint > parse_lsn(current) + 1:
+        raise ChangeFeedError(
+            f"The sink says changes up to {format_lsn(checkpoint)} are stored, but Postgres has "
+            f"written nothing past {current}: that checkpoint is not this consumer's (a forged "
+            "entry, or a sink shared with another database), and nothing was consumed. For the "
+            "redis sink it is the streams' last IDs (<commit LSN>-<position>): remove the stream "
+            "that holds a foreign ID, or use another --redis-stream."
+        )
+
+
 def prepare(config: ReplicationConfig, checkpoint: int) -> None:
     """Everything the stream needs before it connects, checked in the order a user fixes it."""
     validate_names(config)
     check_server(config)
+    check_checkpoint(config, checkpoint)
     ensure_publication(config, resolve_tables(config))
     state = slot_state(config)
     check_slot(config, state, checkpoint)
@@ -250,4 +292,4 @@ def slot_status(config: ReplicationConfig) -> dict | None:
 
 def drop_publication(config: ReplicationConfig) -> None:
     with _cursor(config) as cursor:
-        cursor.execute(f'DROP PUBLICATION IF EXISTS "{config.publication}"')
+        cursor.execute(f"DROP PUBLICATION IF EXISTS {quote(config.publication)}")

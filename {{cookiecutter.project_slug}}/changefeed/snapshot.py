@@ -45,7 +45,7 @@ from django.db import connections
 
 from changefeed import replication
 from changefeed.models import SnapshotProgress
-from changefeed.replication import ChangeFeedError, ReplicationConfig
+from changefeed.replication import ChangeFeedError, ReplicationConfig, quote
 from changefeed.sinks import Sink
 from changefeed.stream import replication_dsn
 from changefeed.transactions import WATERMARK_PREFIX, Change, SnapshotStep, Transaction
@@ -68,10 +68,6 @@ class TableShape:
     type_oids: tuple[int, ...]
     converters: Converters
     key_columns: tuple[str, ...]
-
-
-def quote(identifier: str) -> str:
-    return '"{}"'.format(identifier.replace('"', '""'))
 
 
 def find_table(config: ReplicationConfig, table: str) -> tuple[str, str, int]:

@@ -1,18 +1,25 @@
-"""Column values: from PostgreSQL's text output to JSON-friendly Python values.
+"""Column values: from PostgreSQL's text output to JSON-friendly Python values, and back to JSON.
 
 pgoutput sends each value as its type's text output. Text is decoded as UTF-8 (the client
 encoding the stream asks for), and date/time values assume ``DateStyle=ISO``, the setting
 PostgreSQL's own subscriber uses. The decoder applies these converters while it reads a tuple
 (:func:`value_converters`), so each value is touched once.
+
+json and jsonb values travel as the server wrote them (:class:`JsonText`): never through Python
+numbers, which would refuse an integer past 64 bits and round a decimal, nor through a dict,
+which would drop a `json` value's duplicate keys. :func:`dumps` embeds them as they are.
 """
 
+import decimal
 import enum
 import json
 import math
 from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
-JsonValue: TypeAlias = None | bool | int | float | str | list[Any] | dict[str, Any]
+import orjson
+
+JsonValue: TypeAlias = None | bool | int | float | str
 #: Per column of a relation, the function turning its text into a JSON value (None: keep text).
 Converters: TypeAlias = tuple[Callable[[str], JsonValue] | None, ...]
 
@@ -32,6 +39,38 @@ class TypeOid(enum.IntEnum):
     TIMESTAMPTZ = 1184
     TIMETZ = 1266
     JSONB = 3802
+
+
+class JsonText(str):
+    """A json or jsonb value: the JSON text the server wrote, as a str.
+
+    Serialized by :func:`dumps` as that JSON, not as a string. `parsed()` gives Python values,
+    with numbers exact (int, or Decimal for a fraction or an exponent).
+    """
+
+    __slots__ = ()
+
+    def parsed(self) -> Any:
+        return json.loads(self, parse_float=decimal.Decimal)
+
+
+def _json_text(text: str) -> JsonText:
+    # A json value keeps its input's whitespace, line breaks included (inside strings they are
+    # always escaped): a JSON line must not break, so they become spaces.
+    if "\n" in text or "\r" in text:
+        text = text.replace("\n", " ").replace("\r", " ")
+    return JsonText(text)
+
+
+def _embed(value: Any) -> orjson.Fragment:
+    if type(value) is JsonText:
+        return orjson.Fragment(str(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """JSON of a value holding converted column values, json ones embedded as they are."""
+    return orjson.dumps(value, default=_embed, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
 def _parse_bool(text: str) -> bool:
@@ -83,8 +122,8 @@ CONVERTERS: Final[dict[int, Callable[[str], JsonValue]]] = {
     TypeOid.OID: int,
     TypeOid.FLOAT4: _parse_float,
     TypeOid.FLOAT8: _parse_float,
-    TypeOid.JSON: json.loads,
-    TypeOid.JSONB: json.loads,
+    TypeOid.JSON: _json_text,
+    TypeOid.JSONB: JsonText,
     TypeOid.TIMETZ: _with_offset_minutes,
     TypeOid.TIMESTAMP: _iso_timestamp,
     TypeOid.TIMESTAMPTZ: _iso_timestamptz,

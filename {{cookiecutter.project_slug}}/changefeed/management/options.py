@@ -30,12 +30,22 @@ def add_replication_arguments(parser):
     )
 
 
+# The alias config/settings.py gives Electric's migrations proxy: it has no replication
+# protocol, and whatever the consumer stores must not go through it.
+PROXY_ALIAS = "proxy"
+
+
 def replication_config(options) -> ReplicationConfig:
     """The options as a ReplicationConfig; a CommandError naming the first bad one."""
     if options["database"] not in connections:
         choices = ", ".join(connections)
         raise CommandError(
             f"Unknown database alias {options['database']!r}; choose one of: {choices}."
+        )
+    if options["database"] == PROXY_ALIAS:
+        raise CommandError(
+            f"--database {PROXY_ALIAS} is Electric's migrations proxy, which has no replication "
+            "protocol: read the change feed from Postgres itself (--database default)."
         )
     tables = tuple(table.strip() for table in options["tables"].split(",") if table.strip())
     config = ReplicationConfig(

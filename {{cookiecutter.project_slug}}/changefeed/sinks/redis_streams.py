@@ -67,11 +67,11 @@ def validate_stream_template(template: str) -> None:
 
 
 def redis_location(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its user, password or query (which may hold a password), for messages."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
 
 
 def durability_problem(config: dict) -> str | None:

@@ -5,11 +5,21 @@ import logging
 from collections.abc import Sequence
 
 import orjson
+import psycopg2
 from django.db import connections, transaction
+from django.db import utils as django_errors
 
 from changefeed.handlers import Handler, HandlerError, handler_name
+from changefeed.lsn import format_lsn
 from changefeed.models import ChangeEvent, Checkpoint, SnapshotProgress
+from changefeed.replication import ChangeFeedError
 from changefeed.transactions import SnapshotStep, Transaction
+from changefeed.values import JsonText
+
+try:  # psycopg 3, which Django uses instead of psycopg2 where it is installed (the tests)
+    import psycopg
+except ImportError:  # pragma: no cover (the deployed app has psycopg2 only)
+    psycopg = None
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +38,33 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES)
 
 
+#: A json value jsonb cannot hold (it has the NUL character, \u0000, which json allows): stored
+#: losslessly as {JSON_TEXT: "<the JSON text>"} instead of as JSON.
+JSON_TEXT = "changefeed.json_text"
+# Errors that the same batch would raise again, however often it is retried: bad data, not a
+# lost connection (which the stream retries).
+DETERMINISTIC_ERRORS = tuple(
+    error
+    for module in (psycopg2, psycopg, django_errors)
+    if module is not None
+    for error in (module.DataError, module.IntegrityError, module.ProgrammingError)
+)
+
+
+def _embed_for_jsonb(value):
+    if type(value) is JsonText:
+        if "\\u0000" in value:
+            return {JSON_TEXT: str(value)}
+        return orjson.Fragment(str(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def _copy_json(value) -> str:
     # orjson escapes every control character, so only backslashes need COPY's escaping.
-    return "\\N" if value is None else orjson.dumps(value).decode().replace("\\", "\\\\")
+    if value is None:
+        return "\\N"
+    json = orjson.dumps(value, default=_embed_for_jsonb, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+    return json.decode().replace("\\", "\\\\")
 
 
 def copy_rows(cursor, statement: str, data: str) -> None:
@@ -90,6 +124,20 @@ class StoreSink:
         return copy_lines(self.slot, transactions)
 
     def write(self, transactions: Sequence[Transaction], data: str) -> None:
+        try:
+            self._write(transactions, data)
+        except DETERMINISTIC_ERRORS as error:
+            reason = str(error).strip().splitlines()[0]
+            tables = sorted({change.table_name for tx in transactions for change in tx.changes})
+            raise ChangeFeedError(
+                f"Postgres refused to store the changes of {', '.join(tables) or 'a snapshot'} "
+                f"committed at {format_lsn(transactions[0].commit_lsn)} to "
+                f"{format_lsn(transactions[-1].commit_lsn)} ({reason}), and would again: nothing "
+                "of them was acknowledged. Consume them with --sink jsonl or redis, which carry "
+                "any value, or leave the table out of CHANGEFEED_TABLES."
+            ) from None
+
+    def _write(self, transactions: Sequence[Transaction], data: str) -> None:
         with transaction.atomic(using=self.database):
             if data:
                 # The driver's own cursor: Django's cannot COPY, and with DEBUG on it would keep

@@ -270,6 +270,10 @@ def test_reference_cycles_a_handler_leaves_are_collected(source):
         (["--publication", "electric_publication"], "is Electric's own publication"),
         (["--slot", "Bad-Name"], "slot name 'Bad-Name' must be 1 to 63 lower-case letters"),
         (["--database", "nope"], "Unknown database alias 'nope'"),
+        (["--database", "proxy"], "--database proxy is Electric's migrations proxy"),
+        (["--tables", "public.items; drop table x"], "is not a table name (invalid name syntax"),
+        (["--tables", "a.b.c.d"], "is not a table name (improper relation name"),
+        (["--handler", "../../etc/passwd"], "not a dotted path to a function"),
     ],
 )
 def test_bad_options_are_refused_in_one_line(source, args, message):
@@ -278,6 +282,42 @@ def test_bad_options_are_refused_in_one_line(source, args, message):
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("CommandError: ") and message in line, line
+
+
+def test_a_hostile_table_name_is_a_name_never_sql(source):
+    # A table whose name would end the quoted identifier and run a statement of its own.
+    hostile = 'items"; drop table canary; --'
+    source.sql("CREATE TABLE canary (id int)")
+    source.sql(f'CREATE TABLE "{hostile.replace(chr(34), chr(34) * 2)}" (id int primary key)')
+
+    quoted = '"' + hostile.replace('"', '""') + '"'
+    result = source.manage("changefeed_slot", "create", "--tables", quoted)
+
+    assert result.returncode == 0, result.stderr
+    assert source.sql("SELECT count(*) AS n FROM canary") == [{"n": 0}]  # still there
+    published = source.sql(
+        "SELECT tablename FROM pg_publication_tables WHERE pubname = %s", [source.name]
+    )
+    assert [row["tablename"] for row in published] == [hostile]
+
+
+def test_a_table_without_a_primary_key_is_refused_before_it_is_published(source):
+    source.sql("CREATE TABLE nopk (n int)")
+
+    result = source.manage("changefeed_slot", "create", "--tables", "nopk")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "CommandError: Table public.nopk has no primary key, so Postgres cannot say which row an "
+        "update or delete changed (and would refuse both once it is published): give it a "
+        'primary key, or, deliberately, `ALTER TABLE "public"."nopk" REPLICA IDENTITY FULL` '
+        "(every change then carries the whole old row)."
+    )
+    assert source.sql("SELECT count(*) AS n FROM pg_publication") == [{"n": 0}]
+    source.sql("UPDATE nopk SET n = 1")  # the app's own writes still work
+    # REPLICA IDENTITY FULL, chosen deliberately, is accepted.
+    source.sql("ALTER TABLE nopk REPLICA IDENTITY FULL")
+    assert source.manage("changefeed_slot", "create", "--tables", "nopk").returncode == 0
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from changefeed.pgoutput import (
     Type,
     decode_message,
 )
-from changefeed.values import CONVERTERS, TypeOid, value_converters
+from changefeed.values import CONVERTERS, JsonText, TypeOid, value_converters
 
 CAPTURE = json.loads(Path(__file__).with_name("pgoutput_capture.json").read_text())
 TEXT = [bytes.fromhex(row["data"]) for row in CAPTURE["text"]]
@@ -264,6 +264,10 @@ def test_insert_sends_every_column_as_text(transactions, account):
 def test_row_to_dict_converts_an_insert_to_json_friendly_values(transactions, account):
     row = row_to_dict(account, transactions[0][3].new)
     assert is_biography(row.pop("biography"))
+    # jsonb: the server's own JSON text, as it wrote it; parsed on request.
+    profile = row.pop("profile")
+    assert isinstance(profile, JsonText) and profile == json.dumps(PROFILE)
+    assert profile.parsed() == PROFILE
     assert row == {
         "id": ACCOUNT_A,
         "name": "Zoë",
@@ -272,7 +276,6 @@ def test_row_to_dict_converts_an_insert_to_json_friendly_values(transactions, ac
         "balance": 9007199254740993,  # exact: past 2**53, a float would round it
         "ratio": "1234.5678",
         "score": 0.1,
-        "profile": PROFILE,
         "seen_at": "2024-01-02T03:04:05.123+00:00",
         "born_on": "1990-05-17",
         "mood": "happy",
@@ -562,8 +565,11 @@ def test_messages_are_frozen_values(messages):
         (1042, "padded  ", "padded  "),
         (19, "pg_class", "pg_class"),
         (2950, ACCOUNT_A, ACCOUNT_A),
-        (114, '{"b": [1, 2.5, null]}', {"b": [1, 2.5, None]}),
-        (3802, '"a string"', "a string"),
+        # json and jsonb: the server's text as it is (JsonText), never through Python numbers.
+        (114, '{"b": [1, 2.5, null]}', JsonText('{"b": [1, 2.5, null]}')),
+        (3802, '"a string"', JsonText('"a string"')),
+        (3802, "18446744073709551616", JsonText("18446744073709551616")),
+        (114, '{\n "a": 1}', JsonText('{  "a": 1}')),  # a JSON line must not break
         (1082, "2024-02-29", "2024-02-29"),
         (1082, "infinity", "infinity"),
         (1082, "0044-03-15 BC", "0044-03-15 BC"),

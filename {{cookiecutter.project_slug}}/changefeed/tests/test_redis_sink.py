@@ -414,3 +414,75 @@ def test_a_lost_slot_is_reported_and_its_steps_go_on_into_redis(source, durable_
         for _, _, change in entries(durable_redis.url)
     ]
     assert held == [("insert", first), ("read", first), ("insert", last)]
+
+
+# --- entries that are not this consumer's ------------------------------------------------------
+
+
+def confirmed_flush(source):
+    [row] = source.sql(
+        "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = %s",
+        [source.slot_name],
+    )
+    return row["lsn"]
+
+
+def test_a_forged_entry_past_postgres_wal_is_refused_and_nothing_is_skipped(source, durable_redis):
+    source.manage("changefeed_slot", "create")
+    before = confirmed_flush(source)
+    rows = [new_id() for _ in range(5)]
+    source.transaction(*[(INSERT, [row, "r", ""]) for row in rows])
+    client = redis.Redis.from_url(durable_redis.url)
+    client.xadd(STREAM, {"change": "x"}, id="99999999999999-0")  # anyone who reaches Redis
+
+    result = source.manage(
+        "consume_changes", "--sink", "redis", "--redis-url", durable_redis.url, "-v", "0"
+    )
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("CommandError: The sink says changes up to 5AF3/107A4000 are stored")
+    assert "that checkpoint is not this consumer's" in line
+    assert confirmed_flush(source) == before  # nothing acknowledged past the 5 inserts
+    # Without the foreign stream, the 5 changes arrive.
+    client.delete(STREAM)
+    client.close()
+    consume_into(source, durable_redis.url)
+    assert [entry[2]["primary_key"]["id"] for entry in entries(durable_redis.url)] == rows
+
+
+def test_read_changes_moves_an_entry_it_cannot_read_to_a_dead_letter_stream(source, durable_redis):
+    source.sql(READ_TABLE)
+    source.manage("changefeed_slot", "create")
+    rows = many_changes(source, transactions=2)
+    consume_into(source, durable_redis.url)
+    client = redis.Redis.from_url(durable_redis.url)
+    client.xadd(STREAM, {"change": b"\xff not json"})  # after the feed's entries
+
+    reader = start_reader(
+        source, durable_redis.url, "--claim-idle", "0.2", "--idle-timeout", "3", "-v", "0"
+    )
+    _, stderr = reader.communicate(timeout=60)
+
+    assert reader.returncode == 0, stderr  # an entry that is not a change stops no one
+    assert sorted(row["row_id"] for row in source.sql(READ)) == sorted(rows)
+    [(_, fields)] = client.xrange(f"{STREAM}.dead-letter")
+    assert fields[b"change"] == b"\xff not json"
+    assert fields[b"source-stream"] == STREAM.encode()
+    assert fields[b"error"].startswith(b"JSONDecodeError")
+    assert all(consumer["pending"] == 0 for consumer in consumers(durable_redis.url))
+    assert "Moved entry" in stderr and "after 3 deliveries" in stderr
+    client.close()
+
+
+def test_a_password_in_the_redis_url_is_never_printed(source):
+    url = "redis://:s3cret@127.0.0.1:1/0?password=s3cret"
+
+    result = source.manage(
+        "consume_changes",
+        *("--sink", "redis", "--redis-url", url, "--max-downtime", "0.5", "-v", "0"),
+    )
+
+    assert result.returncode == 1
+    assert "s3cret" not in result.stderr + result.stdout
+    assert "Redis at redis://127.0.0.1:1/0" in result.stderr

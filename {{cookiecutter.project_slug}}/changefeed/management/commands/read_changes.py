@@ -27,25 +27,52 @@ logger = logging.getLogger("changefeed.read_changes")
 CHANGE_FIELDS = ("lsn", "position", "table_name", "operation", "primary_key", "old", "new")
 
 
-def transactions_of(stream: bytes, entries) -> list[tuple[Transaction, list[bytes]]]:
-    """A stream's entries (in the feed's format), grouped by the transaction they came from,
-    each with the IDs to acknowledge once it is handled."""
-    grouped: list[tuple[Transaction, list[bytes]]] = []
-    for entry_id, fields in entries:
-        value = fields.get(FEED_FIELD)
-        if value is None:
-            raise CommandError(
-                f"Entry {entry_id.decode()} of {stream.decode()} is not in the change feed's own "
-                "format (written with --format debezium?): read it with a Debezium consumer."
-            )
+# An entry that cannot be read as a change is retried this many deliveries (another reader may
+# know better), then moved to <stream>.dead-letter, so that it stops no one.
+DEAD_LETTER_AFTER = 3
+DEAD_LETTER_SUFFIX = ".dead-letter"
+
+
+class Undecodable(ValueError):
+    """An entry that is not a change in the feed's format."""
+
+
+def decode_change(stream: bytes, entry_id: bytes, fields) -> dict:
+    value = fields.get(FEED_FIELD)
+    if value is None:
+        raise CommandError(
+            f"Entry {entry_id.decode()} of {stream.decode()} is not in the change feed's own "
+            "format (written with --format debezium?): read it with a Debezium consumer."
+        )
+    try:
         change = orjson.loads(value)
+        return {
+            **{name: change[name] for name in (*CHANGE_FIELDS, "unchanged_toast", "xid")},
+            "commit_time": datetime.fromisoformat(change["commit_time"]),
+        }
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise Undecodable(f"{type(error).__name__}: {error}") from None
+
+
+def transactions_of(stream: bytes, entries):
+    """A stream's entries (in the feed's format), grouped by the transaction they came from,
+    each with the IDs to acknowledge once it is handled; and the entries that are not changes,
+    with why: [(entry ID, fields, reason)]."""
+    grouped: list[tuple[Transaction, list[bytes]]] = []
+    undecodable = []
+    for entry_id, fields in entries:
+        try:
+            change = decode_change(stream, entry_id, fields)
+        except Undecodable as error:
+            undecodable.append((entry_id, fields, str(error)))
+            continue
         commit_lsn = parse_stream_id(entry_id)[0]
         if not grouped or grouped[-1][0].commit_lsn != commit_lsn:
             tx = Transaction(
                 xid=change["xid"],
                 commit_lsn=commit_lsn,
                 end_lsn=0,  # not in the stream
-                commit_time=datetime.fromisoformat(change["commit_time"]),
+                commit_time=change["commit_time"],
             )
             grouped.append((tx, []))
         tx, ids = grouped[-1]
@@ -56,7 +83,7 @@ def transactions_of(stream: bytes, entries) -> list[tuple[Transaction, list[byte
             )
         )
         ids.append(entry_id)
-    return grouped
+    return grouped, undecodable
 
 
 class Command(BaseCommand):
@@ -242,7 +269,10 @@ class Command(BaseCommand):
                 break
 
     def _handle(self, stream: bytes, entries) -> int:
-        for tx, ids in transactions_of(stream, entries):
+        transactions, undecodable = transactions_of(stream, entries)
+        for entry_id, fields, reason in undecodable:
+            self._dead_letter(stream, entry_id, fields, reason)
+        for tx, ids in transactions:
             with transaction.atomic():
                 for handler in self.handlers:
                     try:
@@ -258,3 +288,28 @@ class Command(BaseCommand):
             # Only once the handlers' work is committed: a crash before this redelivers them.
             self.redis.xack(stream, self.group, *ids)
         return len(entries)
+
+    def _dead_letter(self, stream: bytes, entry_id: bytes, fields, reason: str) -> None:
+        """Leave an entry that is not a change pending (XAUTOCLAIM delivers it again) until it
+        has been delivered DEAD_LETTER_AFTER times, then move it to <stream>.dead-letter."""
+        [pending] = self.redis.xpending_range(stream, self.group, entry_id, entry_id, 1) or [{}]
+        deliveries = pending.get("times_delivered", DEAD_LETTER_AFTER)
+        where = f"entry {entry_id.decode()} of {stream.decode()}"
+        if deliveries < DEAD_LETTER_AFTER:
+            logger.warning("Cannot read %s as a change (%s); left pending", where, reason)
+            return
+        dead_letters = stream + DEAD_LETTER_SUFFIX.encode()
+        with self.redis.pipeline(transaction=True) as moving:
+            moving.xadd(
+                dead_letters,
+                {**fields, b"source-stream": stream, b"source-id": entry_id, b"error": reason},
+            )
+            moving.xack(stream, self.group, entry_id)
+            moving.execute()
+        logger.error(
+            "Moved %s to %s after %d deliveries: %s",
+            where,
+            dead_letters.decode(),
+            deliveries,
+            reason,
+        )
