@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+import redis
 
 from changefeed.tests.redis_servers import STREAM, entries
 from changefeed.tests.test_faults import Writer, audited
@@ -58,6 +59,15 @@ def drain_into(source, url):
     assert result.returncode == 0, result.stderr
 
 
+def stored(url):
+    """How many entries the stream holds (XLEN: no entry is read)."""
+    client = redis.Redis.from_url(url)
+    try:
+        return client.xlen(STREAM)
+    finally:
+        client.close()
+
+
 def test_crash_loop_20_sigkills_lose_and_duplicate_nothing_in_redis(
     source, durable_redis, record_property
 ):
@@ -69,6 +79,7 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing_in_redis(
     held_at_kill = []
     try:
         for _ in range(20):
+            before = stored(durable_redis.url)
             consumer = redis_consumer(
                 source,
                 durable_redis.url,
@@ -77,10 +88,16 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing_in_redis(
                 "-v",
                 "0",
             )
-            time.sleep(rng.uniform(0.3, 1.5))
+            # Killed by recorded progress, not by the clock (a loaded machine may not have
+            # started the consumer yet): once this run has added entries, at a random moment.
+            source.wait_for(
+                lambda before=before: stored(durable_redis.url) > before,
+                what="the consumer to add entries",
+            )
+            time.sleep(rng.uniform(0, 0.3))
             consumer.send_signal(signal.SIGKILL)
             consumer.communicate(timeout=30)
-            held_at_kill.append(len(entries(durable_redis.url)))
+            held_at_kill.append(stored(durable_redis.url))
     finally:
         writer.stop()
     drain_into(source, durable_redis.url)
