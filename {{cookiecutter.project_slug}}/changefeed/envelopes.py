@@ -25,8 +25,9 @@ UNAVAILABLE_VALUE = "__debezium_unavailable_value"
 DEBEZIUM_OPERATIONS = {"insert": "c", "update": "u", "delete": "d", "truncate": "t", "read": "r"}
 
 
-def feed_objects(slot: str, tx: Transaction) -> list[bytes]:
-    """The transaction's changes in the feed's own format, one JSON object each."""
+def feed_parts(slot: str, tx: Transaction) -> tuple[bytes, list[bytes]]:
+    """The transaction's changes in the feed's own format, in parts: a head, then per change a
+    body; each change's object is the head followed by its body past the body's first byte."""
     # orjson writes a Change (a dataclass) as an object of its fields. The transaction's fields
     # are written once and go in front of each: '{"slot":...,' + '"lsn":...}'.
     head = orjson.dumps(
@@ -37,8 +38,14 @@ def feed_objects(slot: str, tx: Transaction) -> list[bytes]:
             "commit_time": tx.commit_time.isoformat(),
         }
     )
-    head = head[:-1] + b","
-    return [head + dumps(change)[1:] for change in tx.changes]
+    return head[:-1] + b",", [dumps(change) for change in tx.changes]
+
+
+def feed_objects(slot: str, tx: Transaction) -> list[bytes]:
+    """The transaction's changes in the feed's own format, one JSON object each."""
+    head, bodies = feed_parts(slot, tx)
+    # A memoryview: no copy of a large body before it is joined to the head.
+    return [head + memoryview(body)[1:] for body in bodies]
 
 
 class DebeziumEnvelope:
@@ -99,10 +106,22 @@ class DebeziumEnvelope:
         return None if change.primary_key is None else dumps(change.primary_key)
 
 
-def json_lines(objects_of, transactions: Sequence[Transaction]) -> bytes:
-    """The transactions' changes as JSON lines, given a function from a transaction to its
-    objects."""
-    lines = []
+def json_lines(objects_of, transactions: Sequence[Transaction]) -> list:
+    """The transactions' changes as JSON lines, in pieces to write one after the other, given a
+    function from a transaction to its objects."""
+    pieces = []
     for tx in transactions:
-        lines.extend(objects_of(tx))
-    return b"\n".join(lines) + b"\n" if lines else b""
+        for line in objects_of(tx):
+            pieces += (line, b"\n")
+    return pieces
+
+
+def feed_lines(slot: str, transactions: Sequence[Transaction]) -> list:
+    """json_lines in the feed's format, without joining each head and body: a large value is
+    held once as text and once as JSON, never copied again on its way out."""
+    pieces = []
+    for tx in transactions:
+        head, bodies = feed_parts(slot, tx)
+        for body in bodies:
+            pieces += (head, memoryview(body)[1:], b"\n")
+    return pieces

@@ -202,6 +202,8 @@ _NULL: Final = ord("n")
 _UNCHANGED: Final = ord("u")
 _TEXT: Final = ord("t")
 _BINARY: Final = ord("b")
+# Past this many bytes a text value is decoded from a view of the message, not from a copy.
+_LARGE_VALUE: Final = 1 << 20
 
 
 def _describe(tag: int) -> str:
@@ -331,7 +333,10 @@ class _Reader:
                     if end > size:
                         raise self.truncated(start)
                     try:  # inline: a method call per column costs more than the decoding
-                        text = data[start:end].decode()
+                        if end - start < _LARGE_VALUE:
+                            text = data[start:end].decode()
+                        else:  # decoded in place: no copy of a large value's bytes first
+                            text = str(memoryview(data)[start:end], "utf-8")
                         append(text if convert is None else convert(text))
                     except ValueError as error:
                         raise self.invalid_value(start, error) from None

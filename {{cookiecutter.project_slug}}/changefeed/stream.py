@@ -256,6 +256,7 @@ class ReadLoop:
                         return
                     continue
                 transaction = self.assembler.receive(message.payload, message.data_start)
+                message = None  # a large payload goes now, not after the batch is encoded
                 if transaction is None or transaction.end_lsn <= self.handed_lsn:
                     continue  # mid-transaction, or stored before a restart
                 snapshot = self.snapshot

@@ -2,9 +2,8 @@
 
 import sys
 from collections.abc import Sequence
-from functools import partial
 
-from changefeed.envelopes import DebeziumEnvelope, feed_objects, json_lines
+from changefeed.envelopes import DebeziumEnvelope, feed_lines, json_lines
 from changefeed.models import SnapshotProgress
 from changefeed.transactions import SnapshotStep, Transaction
 
@@ -28,7 +27,7 @@ class JsonlSink:
         self.slot = slot
         self.database = database
         self.stream = stream or sys.stdout
-        self.objects_of = envelope.objects if envelope else partial(feed_objects, slot)
+        self.envelope = envelope
         # orjson makes UTF-8 bytes: give them to the text stream's binary buffer when it has one
         # (stdout has), rather than decoding each line for the text layer to encode it again.
         self.stream.flush()
@@ -40,15 +39,17 @@ class JsonlSink:
     def snapshot_steps(self) -> dict[str, SnapshotStep]:
         return SnapshotProgress.objects.using(self.database).steps(self.slot)
 
-    def encode(self, transactions: Sequence[Transaction]) -> bytes:
-        return json_lines(self.objects_of, transactions)
+    def encode(self, transactions: Sequence[Transaction]) -> list:
+        if self.envelope is not None:
+            return json_lines(self.envelope.objects, transactions)
+        return feed_lines(self.slot, transactions)
 
-    def write(self, transactions: Sequence[Transaction], lines: bytes) -> None:
+    def write(self, transactions: Sequence[Transaction], pieces: list) -> None:
         if self.buffer is not None:
-            self.buffer.write(lines)
+            self.buffer.writelines(pieces)
             self.buffer.flush()
         else:
-            self.stream.write(lines.decode())
+            self.stream.write(b"".join(pieces).decode())
             self.stream.flush()
         steps = [tx.snapshot for tx in transactions if tx.snapshot is not None]
         if steps:
