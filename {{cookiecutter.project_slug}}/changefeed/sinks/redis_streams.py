@@ -101,40 +101,10 @@ def durability_problem(config: dict) -> str | None:
     return None
 
 
-def receive_reply(sock, expected: bytes) -> bytes:
-    """Read as many bytes as `expected` has, or fewer as soon as they differ from it.
-
-    From redis-py's connection's socket itself: nothing is buffered in its parser between
-    commands, and redis-py has no public way to read raw bytes.
-    """
-    received = bytearray()
-    try:
-        while len(received) < len(expected):
-            chunk = sock.recv(min(len(expected) - len(received), 1 << 20))
-            if not chunk:
-                raise RedisConnectionError("Redis closed the connection")
-            start = len(received)
-            received += chunk
-            if expected[start : len(received)] != chunk:
-                break
-    except TimeoutError as error:
-        raise RedisTimeoutError(f"Redis did not answer: {error}") from None
-    except OSError as error:
-        raise RedisConnectionError(f"Lost the connection to Redis: {error}") from None
-    return bytes(received)
-
-
-def first_difference(received: bytes, expected: bytes) -> int:
-    return next(
-        (index for index, (a, b) in enumerate(zip(received, expected, strict=False)) if a != b),
-        len(received),
-    )
-
-
 @dataclass(slots=True)
 class StreamEntries:
-    """A batch's entries, in commit order: each one's stream, ID, XADD command and XADD's reply
-    (its ID), the last two in Redis' wire protocol (RESP)."""
+    """A batch's entries, in commit order: each one's stream, ID, XADD command (in Redis' wire
+    protocol, RESP) and XADD's reply (the ID)."""
 
     streams: list[bytes] = field(default_factory=list)
     ids: list[StreamId] = field(default_factory=list)
@@ -153,20 +123,17 @@ class StreamEntries:
             if entry_id > last_ids[stream]
         ]
 
-    def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, bytes]:
+    def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, list[bytes]]:
         """MULTI, an XADD per entry (or per entry `keep` names), a SET per snapshot step, EXEC;
-        and the reply that says all went well: OK, QUEUED for each, then EXEC's array of the IDs
-        added and the SETs' OKs."""
+        and what EXEC answers when all went well: the IDs added, then the SETs' OKs."""
         if keep is None:
             commands, replies = self.commands, self.replies
         else:
             commands = [self.commands[index] for index in keep]
             replies = [self.replies[index] for index in keep]
         commands = [*commands, *self.step_commands]
-        replies = [*replies, *[b"+OK\r\n"] * len(self.step_commands)]
-        command = b"".join([MULTI, *commands, EXEC])
-        reply = b"".join([b"+OK\r\n", b"+QUEUED\r\n" * len(commands), b"*%d\r\n" % len(replies)])
-        return command, reply + b"".join(replies)
+        replies = [*replies, *[b"OK"] * len(self.step_commands)]
+        return b"".join([MULTI, *commands, EXEC]), replies
 
 
 class RedisStreamsSink:
@@ -252,12 +219,12 @@ class RedisStreamsSink:
                 last[stream] = entry_id
                 streams.append(stream)
                 ids.append(entry_id)
-                packed_id = bulk(b"%d-%d" % entry_id)
+                raw_id = b"%d-%d" % entry_id
                 commands.append(
-                    b"%b%b%b$%d\r\n%b\r\n"
-                    % (self._xadd_to[stream], packed_id, packed_field, len(value), value)
+                    b"%b$%d\r\n%b\r\n%b$%d\r\n%b\r\n"
+                    % (self._xadd_to[stream], len(raw_id), raw_id, packed_field, len(value), value)
                 )
-                replies.append(packed_id)
+                replies.append(raw_id)
             if tx.snapshot is not None:
                 # A snapshot's progress goes in the same MULTI/EXEC as its rows: exactly once.
                 key = (self.snapshot_key + tx.snapshot.table).encode()
@@ -341,31 +308,51 @@ class RedisStreamsSink:
         for stream, entry_id in entries.last.items():
             last_ids[stream] = max(last_ids[stream], entry_id)
 
-    def _execute(self, command: bytes, reply: bytes) -> None:
-        """Send a MULTI/EXEC and check that its reply is `reply`, byte for byte.
+    def _execute(self, command: bytes, expected: list[bytes]) -> None:
+        """Send a MULTI/EXEC, and check that Redis queued every command and that EXEC answered
+        `expected` (the IDs added, the SETs' OKs).
 
-        The reply of a transaction that went well is known in advance: comparing bytes is far
-        cheaper than having redis-py parse a reply per entry (it would take longer than Redis
-        takes to add them). Anything else is an error, and the connection is dropped.
+        The replies are read with redis-py's own parser (hiredis: a reply per entry costs about
+        what Redis takes to add it in Python's parser, nothing in hiredis'). Anything but the
+        expected replies is an error, and the connection is dropped.
         """
         pool = self.redis.connection_pool
         connection = pool.get_connection()
         try:
             connection.send_packed_command([command])
-            received = receive_reply(connection._sock, reply)  # its socket: see receive_reply
+            read = connection.read_response
+            replies = [read(disable_decoding=True) for _ in range(len(expected) + 1)]
+            executed = read(disable_decoding=True)
+        except ResponseError as error:  # a command refused as it was queued, or EXECABORT
+            connection.disconnect()
+            self._refused(error)
         except BaseException:
             connection.disconnect()
             raise
         finally:
             pool.release(connection)
-        if received != reply:
+        if executed != expected or replies[0] != b"OK" or any(r != b"QUEUED" for r in replies[1:]):
             connection.disconnect()
             # Out of memory, say, or another writer adding to these streams.
-            error = received[first_difference(received, reply) :].split(b"\r\n")[0]
-            raise ChangeFeedError(
-                f"Redis at {self.location} refused a batch ({error.decode(errors='replace')}); "
-                "it was not acknowledged, so a restart retries what Redis does not have."
+            wrong = (
+                executed
+                if not isinstance(executed, list)
+                else next(
+                    (got for got, want in zip(executed, expected, strict=False) if got != want),
+                    f"{len(executed)} replies for {len(expected)} commands",
+                )
             )
+            self._refused(wrong)
+
+    def _refused(self, reason) -> None:
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        elif isinstance(reason, Exception):  # redis-py's class says what its text leaves out
+            reason = f"{type(reason).__name__}: {reason}"
+        raise ChangeFeedError(
+            f"Redis at {self.location} refused a batch ({reason}); it was not acknowledged, so a "
+            "restart retries what Redis does not have."
+        )
 
     def _check_durability(self) -> None:
         try:
