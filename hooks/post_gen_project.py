@@ -4,10 +4,13 @@ client/.env), which git ignores.
 .env is .env.example with every secret filled in: an empty `NAME=` line gets a fresh random value,
 and `<NAME>` inside another value (DATABASE_URL) gets the same one. client/.env is
 client/.env.example with the same `<NAME>` substitution (the proxy password the electric-sql CLI
-logs in with). Secrets are URL-safe, so they
-can sit inside connection URLs unescaped. Nothing here touches the network.
+logs in with). `<NAME>` is filled on commented lines too (the example CHANGEFEED_REDIS_URL), so
+an example to uncomment already carries the project's secret. Secrets are URL-safe, so they can sit
+inside connection URLs unescaped. Both files are created private (0600): never readable by others,
+not even for a moment. Nothing here touches the network.
 """
 
+import os
 import secrets
 import shutil
 from pathlib import Path
@@ -24,6 +27,9 @@ SECRET_LENGTHS = {
     "PG_PROXY_PASSWORD": 24,
     # Electric refuses an HS256 key shorter than 32 bytes; 48 random bytes give 64 characters.
     "AUTH_JWT_KEY": 48,
+    # compose's redis service (--requirepass) and the Django services' CHANGEFEED_REDIS_URL; only
+    # in .env when .env.example has the line (the change feed's option).
+    "REDIS_PASSWORD": 24,
 }
 
 
@@ -47,6 +53,20 @@ def read_secrets(env_file: Path) -> dict[str, str]:
     return {name: value for name, sep, value in pairs if sep and name in SECRET_LENGTHS and value}
 
 
+def write_private(path: Path, text: str):
+    """Create `path` readable and writable by its owner only, from the start.
+
+    Created with mode 0600 (a umask can only take bits away) and exclusively: an existing file, or
+    a symlink planted in its place, is never written through. fchmod then makes it exactly 0600,
+    whatever the umask took away (Windows has no fchmod before Python 3.13, nor these modes).
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        if hasattr(os, "fchmod"):
+            os.fchmod(descriptor, 0o600)
+        file.write(text)
+
+
 def remove_left_out_options(project: Path):
     for option, paths in LEFT_OUT.items():
         if ANSWERS[option] == "no":
@@ -65,8 +85,7 @@ def main():
         env_file = folder / ".env"
         if env_file.exists() or not (folder / ".env.example").exists():
             continue
-        env_file.write_text(fill_secrets((folder / ".env.example").read_text(), values))
-        env_file.chmod(0o600)
+        write_private(env_file, fill_secrets((folder / ".env.example").read_text(), values))
 
 
 if __name__ == "__main__":

@@ -84,7 +84,14 @@ COMPOSE_ANSWERS = [
             "pg_proxy_port": "16543",
             "django_port": "18000",
         },
-        {"ports": ["15432:5432", "15133:15133", "16543:16543", "18000:18000"]},
+        {
+            "ports": [
+                "${PUBLISH_ADDRESS:-127.0.0.1}:15432:5432",
+                "${PUBLISH_ADDRESS:-127.0.0.1}:15133:15133",
+                "${PUBLISH_ADDRESS:-127.0.0.1}:16543:16543",
+                "${PUBLISH_ADDRESS:-127.0.0.1}:18000:18000",
+            ]
+        },
     ),
     ({"electric_auth_mode": "secure"}, {"auth": "secure"}),
 ]
@@ -103,11 +110,14 @@ def test_compose_yaml_follows_the_answers_and_keeps_electrics_contract(cookies, 
     if "electric" in expected:
         assert services["electric"]["image"] == expected["electric"]
     if "ports" in expected:
-        # What `docker compose up` starts; Redis, behind its profile, keeps its own port.
+        # What `docker compose up` starts, on 127.0.0.1 unless .env's PUBLISH_ADDRESS says
+        # otherwise; Redis, behind its profile, keeps its own port, on the same address.
         started = [service for service in services.values() if "profiles" not in service]
         published = [port for service in started for port in service.get("ports", [])]
         assert sorted(published) == sorted(expected["ports"])
         assert services["redis"]["profiles"] == ["redis"]
+        assert services["redis"]["ports"] == ["${PUBLISH_ADDRESS:-127.0.0.1}:6379:6379"]
+        assert "PUBLISH_ADDRESS=127.0.0.1" in (project / ".env").read_text().splitlines()
     if "auth" in expected:
         assert "AUTH_JWT_KEY" in services["electric"]["environment"]
         assert "ELECTRIC_AUTH_MODE=secure" in (project / ".env").read_text().splitlines()

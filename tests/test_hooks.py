@@ -1,7 +1,10 @@
 """The pre-generation hook refuses bad answers; the post-generation hook writes the secrets."""
 
+import importlib.util
+import os
 import re
 import stat
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -9,7 +12,14 @@ import pytest
 from baking import bake_ok
 from cookiecutter.main import cookiecutter
 
-SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
+SECRETS = (
+    "DJANGO_SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "PG_PROXY_PASSWORD",
+    "AUTH_JWT_KEY",
+    "REDIS_PASSWORD",  # the change feed's, there by default
+)
+TEMPLATE = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -140,8 +150,7 @@ def test_dot_env_example_documents_every_variable_settings_reads(default_project
 
 
 def test_baking_again_over_a_project_keeps_its_env_files_and_secrets(tmp_path):
-    template = Path(__file__).resolve().parent.parent
-    bake = partial(cookiecutter, str(template), no_input=True, output_dir=str(tmp_path))
+    bake = partial(cookiecutter, str(TEMPLATE), no_input=True, output_dir=str(tmp_path))
     project = Path(bake())
     first = {name: (project / name).read_text() for name in (".env", "client/.env")}
 
@@ -150,3 +159,116 @@ def test_baking_again_over_a_project_keeps_its_env_files_and_secrets(tmp_path):
 
     assert (project / ".env").read_text() == first[".env"]
     assert (project / "client" / ".env").read_text() == first["client/.env"]
+
+
+def test_the_redis_password_reaches_the_commented_local_url_too(default_project):
+    env = read_env(default_project)
+    text = (default_project / ".env").read_text()
+    example = (default_project / ".env.example").read_text()
+
+    # fill_secrets fills <NAME> on commented lines as well: uncommented, the line just works.
+    local_url = "# CHANGEFEED_REDIS_URL=redis://:{}@localhost:6379/0"
+    assert local_url.format("<REDIS_PASSWORD>") in example.splitlines()
+    assert local_url.format(env["REDIS_PASSWORD"]) in text.splitlines()
+    assert "<REDIS_PASSWORD>" not in text
+    # compose reads it from .env, for Redis and for the Django services' URL.
+    assert "${REDIS_PASSWORD:?set it in .env}" in (default_project / "compose.yaml").read_text()
+
+
+def test_without_the_change_feed_there_is_no_redis_password(cookies):
+    project = bake_ok(cookies, use_changefeed="no")
+
+    for name in (".env", ".env.example", "compose.yaml", "README.md"):
+        assert "REDIS_PASSWORD" not in (project / name).read_text(), name
+    assert set(read_env(project)) == set(read_env(project, ".env.example"))
+
+
+@contextmanager
+def umask(mask):
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_env_files_are_private_even_under_a_permissive_umask(cookies):
+    with umask(0):
+        project = bake_ok(cookies)
+
+    for env_file in (project / ".env", project / "client" / ".env"):
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, env_file
+    # The other files follow the umask as usual: the 0600 is the hook's doing.
+    assert stat.S_IMODE((project / ".env.example").stat().st_mode) & 0o044
+
+
+def post_gen_hook():
+    """hooks/post_gen_project.py as a module (its Jinja is inside a string: valid Python)."""
+    spec = importlib.util.spec_from_file_location(
+        "post_gen_project", TEMPLATE / "hooks" / "post_gen_project.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def creations(monkeypatch):
+    """Every file the hook opens, with its flags and its mode the moment it exists."""
+    created = []
+    real_open = os.open
+
+    def spying_open(path, flags, mode=0o777, *args, **kwargs):
+        descriptor = real_open(path, flags, mode, *args, **kwargs)
+        # Before a byte is written, or any chmod: what another user could open right now.
+        created.append((Path(path).name, flags, stat.S_IMODE(os.fstat(descriptor).st_mode)))
+        return descriptor
+
+    monkeypatch.setattr(os, "open", spying_open)
+    return created
+
+
+def test_env_files_are_never_readable_by_others_not_even_while_written(tmp_path, creations):
+    hook = post_gen_hook()
+    (tmp_path / "client").mkdir()
+    (tmp_path / ".env.example").write_text("DJANGO_SECRET_KEY=\nPOSTGRES_PASSWORD=\n")
+    (tmp_path / "client" / ".env.example").write_text("X=postgres://u:<PG_PROXY_PASSWORD>@h/db\n")
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        with umask(0):  # the most permissive: the mode given at creation is all that protects
+            hook.main()
+    finally:
+        os.chdir(cwd)
+
+    assert [name for name, _, _ in creations] == [".env", ".env"]
+    for _, flags, mode in creations:
+        # Created exclusively (never through an existing file or symlink), private from the start.
+        assert flags & os.O_CREAT and flags & os.O_EXCL
+        assert mode == 0o600
+    assert "POSTGRES_PASSWORD=" in (tmp_path / ".env").read_text()
+    assert "<PG_PROXY_PASSWORD>" not in (tmp_path / "client" / ".env").read_text()
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022, 0o077, 0o377])
+def test_write_private_gives_exactly_0600_whatever_the_umask(tmp_path, mask):
+    path = tmp_path / ".env"
+    with umask(mask):
+        post_gen_hook().write_private(path, "SECRET=x\n")
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == "SECRET=x\n"
+
+
+def test_write_private_never_writes_through_an_existing_file_or_symlink(tmp_path):
+    hook = post_gen_hook()
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched\n")
+    link = tmp_path / ".env"
+    link.symlink_to(target)
+
+    with pytest.raises(FileExistsError):
+        hook.write_private(link, "SECRET=x\n")
+    with pytest.raises(FileExistsError):
+        hook.write_private(target, "SECRET=x\n")
+    assert target.read_text() == "untouched\n"

@@ -87,9 +87,9 @@ def test_the_electric_cli_finds_this_projects_service_and_proxy(client_copy):
     electric = compose()["services"]["electric"]
     http_port = electric["environment"]["HTTP_PORT"]
     proxy_port = electric["environment"]["PG_PROXY_PORT"]
-    # Both published on the same port on this machine.
-    assert f"{http_port}:{http_port}" in electric["ports"]
-    assert f"{proxy_port}:{proxy_port}" in electric["ports"]
+    # Both published on the same port on this machine (127.0.0.1: PUBLISH_ADDRESS in .env).
+    assert f"127.0.0.1:{http_port}:{http_port}" in electric["ports"]
+    assert f"127.0.0.1:{proxy_port}:{proxy_port}" in electric["ports"]
 
     shown = run_in(client_copy, "npx", "--no-install", "electric-sql", "show-config")
     assert f"SERVICE: 'http://localhost:{http_port}'" in shown

@@ -21,13 +21,22 @@ from tests.compose_file import (
     PROJECT,
     compose,
     electric_process,
+    interpolate,
     raw_compose,
     read_env_file,
     service_environment,
 )
 from tests.django_commands import setting
 
-SECRETS = ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY")
+SECRETS = (
+    "DJANGO_SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "PG_PROXY_PASSWORD",
+    "AUTH_JWT_KEY",
+{%- if cookiecutter.use_changefeed == "yes" %}
+    "REDIS_PASSWORD",
+{%- endif %}
+)
 # The services that run this project's image: migrate, web, and any the options added.
 DJANGO_SERVICES = tuple(
     name for name, service in compose()["services"].items() if "build" in service
@@ -128,12 +137,43 @@ def test_ports_follow_the_prompts():
     assert electric["environment"]["PG_PROXY_PORT"] == "{{ cookiecutter.pg_proxy_port }}"
     assert sorted(electric["ports"]) == sorted(
         [
-            "{{ cookiecutter.electric_http_port }}:{{ cookiecutter.electric_http_port }}",
-            "{{ cookiecutter.pg_proxy_port }}:{{ cookiecutter.pg_proxy_port }}",
+            "127.0.0.1:{{ cookiecutter.electric_http_port }}:{{ cookiecutter.electric_http_port }}",
+            "127.0.0.1:{{ cookiecutter.pg_proxy_port }}:{{ cookiecutter.pg_proxy_port }}",
         ]
     )
-    assert services["postgres"]["ports"] == ["{{ cookiecutter.postgres_port }}:5432"]
-    assert services["web"]["ports"] == ["{{ cookiecutter.django_port }}:{{ cookiecutter.django_port }}"]
+    assert services["postgres"]["ports"] == ["127.0.0.1:{{ cookiecutter.postgres_port }}:5432"]
+    assert services["web"]["ports"] == ["127.0.0.1:{{ cookiecutter.django_port }}:{{ cookiecutter.django_port }}"]
+
+
+def published_ports(env):
+    """Every port compose publishes, as `address:host port:container port`, by service."""
+    services = interpolate(raw_compose(), env)["services"]
+    return {name: service["ports"] for name, service in services.items() if "ports" in service}
+
+
+def test_every_port_is_published_on_loopback_only_unless_publish_address_says_otherwise():
+    env = read_env_file()
+    assert env["PUBLISH_ADDRESS"] == "127.0.0.1"
+    # Short syntax, address first: the only form the setting can reach ("HOST:CONTAINER" alone
+    # would publish on every interface).
+    for name, ports in raw_compose()["services"].items():
+        for port in ports.get("ports", []):
+            address = "${PUBLISH_ADDRESS:-127.0.0.1}:"
+            assert port.startswith(address), f"{name}: {port}"
+            assert len(port.removeprefix(address).split(":")) == 2, f"{name}: {port}"
+
+    for address, environment in [
+        ("127.0.0.1", env),
+        # A .env without the line (from before it existed, say): loopback all the same.
+        ("127.0.0.1", {name: value for name, value in env.items() if name != "PUBLISH_ADDRESS"}),
+        ("0.0.0.0", {**env, "PUBLISH_ADDRESS": "0.0.0.0"}),
+        ("192.0.2.7", {**env, "PUBLISH_ADDRESS": "192.0.2.7"}),
+    ]:
+        published = published_ports(environment)
+        expected = {"postgres", "electric", "web"{% if cookiecutter.use_changefeed == "yes" %}, "redis"{% endif %}}
+        assert set(published) == expected
+        for ports in published.values():
+            assert {port.split(":")[0] for port in ports} == {address}
 
 
 def django_settings_under(environment, name):
@@ -363,11 +403,14 @@ def test_the_electric_healthcheck_asks_api_status(status, healthy):
     assert (result.returncode == 0) == healthy, result.stderr
 
 
-def test_the_electric_healthcheck_fails_while_nothing_listens():
+def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    assert run_healthcheck(port).returncode != 0
+        return probe.getsockname()[1]
+
+
+def test_the_electric_healthcheck_fails_while_nothing_listens():
+    assert run_healthcheck(free_port()).returncode != 0
 
 
 def test_services_start_in_order():
@@ -414,7 +457,7 @@ def test_no_secret_is_written_into_compose_yaml():
     def secret_values(node):
         if isinstance(node, dict):
             for key, value in node.items():
-                if any(word in key for word in ("PASSWORD", "SECRET", "KEY", "DATABASE_URL")):
+                if any(word in key for word in ("PASSWORD", "SECRET", "KEY", "URL", "AUTH")):
                     yield key, value
                 yield from secret_values(value)
 
@@ -461,7 +504,6 @@ def test_redis_is_pinned_durable_as_the_redis_sink_requires_and_started_only_whe
     config = {flag.removeprefix("--"): value for flag, value in zip(flags, values, strict=True)}
     assert durability_problem(config) is None, config
     assert redis["profiles"] == ["redis"]
-    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     volume, mount = redis["volumes"][0].split(":")
     assert volume in compose()["volumes"] and mount == "/data"
     # The consumer waits for a healthy Redis when the profile runs it, and only then.
@@ -472,7 +514,76 @@ def test_redis_is_pinned_durable_as_the_redis_sink_requires_and_started_only_whe
 
 
 @pytest.mark.parametrize("service", DJANGO_SERVICES)
-def test_django_services_reach_redis_by_its_service_name(service):
+def test_django_services_reach_redis_by_its_service_name_with_its_password(service):
     url = django_settings_under(service_environment(service), "CHANGEFEED_REDIS_URL")
-    assert url == "redis://redis:6379/0"
+    assert url == f"redis://:{read_env_file()['REDIS_PASSWORD']}@redis:6379/0"
+
+
+def test_redis_requires_the_password_from_dot_env_and_the_healthcheck_gives_it_unseen():
+    redis = compose()["services"]["redis"]
+    password = read_env_file()["REDIS_PASSWORD"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1] == password
+    # redis-cli takes it from the environment, not from its command line (`ps` shows that).
+    assert service_environment("redis")["REDISCLI_AUTH"] == password
+    assert password not in " ".join(redis["healthcheck"]["test"])
+    raw = raw_compose()["services"]["redis"]
+    assert "${REDIS_PASSWORD:?set it in .env}" in raw["command"]
+
+
+@pytest.fixture
+def compose_redis(tmp_path):
+    """redis-server started with compose's command (on a free local port, in a scratch folder),
+    and a function that runs compose's healthcheck against it with a given environment."""
+    import time
+
+    redis = compose()["services"]["redis"]
+    port = free_port()
+    server = subprocess.Popen(
+        [*redis["command"], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    test = redis["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    script = test[1].replace("redis-cli", f"redis-cli -p {port}")
+
+    def healthcheck(environment):
+        result = subprocess.run(
+            ["sh", "-c", script],
+            env={"PATH": os.environ["PATH"], **environment},
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return result.returncode == 0
+
+    try:
+        deadline = time.monotonic() + 10
+        while not healthcheck(service_environment("redis")):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
+        healthcheck.port = port
+        yield healthcheck
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_compose_redis_answers_only_with_the_password(compose_redis):
+    import redis as redis_client
+
+    assert compose_redis(service_environment("redis"))
+    # Without the password, or with another, Redis answers NOAUTH or WRONGPASS: unhealthy.
+    assert not compose_redis({})
+    assert not compose_redis({"REDISCLI_AUTH": "not-the-password"})
+
+    # The Django services' URL, pointed at this server instead of the `redis` service.
+    url = django_settings_under(service_environment("consumer"), "CHANGEFEED_REDIS_URL")
+    local = url.replace("@redis:6379/", f"@127.0.0.1:{compose_redis.port}/")
+    with redis_client.Redis.from_url(local) as client:
+        assert client.ping()
+    client = redis_client.Redis(port=compose_redis.port)
+    with client, pytest.raises(redis_client.AuthenticationError):
+        client.ping()
 {%- endif %}
