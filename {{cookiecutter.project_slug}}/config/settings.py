@@ -36,6 +36,9 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Origins (scheme://host[:port]) allowed to POST forms across sites, e.g. https://app.example.com.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Error pages (DEBUG) and error e-mails hide what Django's own filter shows: the passwords in
+# DATABASE_URL and other connection strings, and key material in a traceback's variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.SecretHidingFilter"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
