@@ -164,6 +164,9 @@ STORAGES = {
 # Electric verifies it with, read from the same variables under Electric's own names, so one .env
 # configures both. insecure: Electric checks no signature (local development); secure: production.
 ELECTRIC_AUTH_MODE = env.str("ELECTRIC_AUTH_MODE", default="insecure")
+# With DEBUG off, insecure mode is refused (check electric.E021, and the WSGI and ASGI entry points
+# refuse to start) unless this says that it is meant.
+ELECTRIC_ALLOW_INSECURE_AUTH = env.bool("ELECTRIC_ALLOW_INSECURE_AUTH", default=False)
 ELECTRIC_AUTH = {
     # Unset or empty: HS256, the default compose.yaml passes to Electric too.
     "ALG": env.str("AUTH_JWT_ALG", default="") or "HS256",

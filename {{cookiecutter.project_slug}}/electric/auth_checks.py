@@ -4,10 +4,15 @@ Electric refuses to start on an unknown mode, an unknown algorithm, or a key mis
 or undecodable in secure mode; these checks say so at `./manage.py check`, before
 `docker compose up`. (Insecure Electric also refuses every AUTH_JWT_* but the namespace: compose's
 electric service drops those in insecure mode, so that switching ELECTRIC_AUTH_MODE needs no
-other edit.)
+other edit.) They also refuse a token lifetime Django cannot issue or should not (E014, E015),
+and insecure mode in production unless ELECTRIC_ALLOW_INSECURE_AUTH says it is meant (E021).
+
+runserver, migrate and check run these; gunicorn and uvicorn run no checks, so config/wsgi.py and
+config/asgi.py run them too (electric/startup.py) and refuse to start on an error.
 """
 
 import binascii
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import checks
@@ -20,6 +25,13 @@ AUTH_MODES = ("insecure", "secure")
 # would need the private one to sign, and the two read the same AUTH_JWT_KEY.
 HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 BASE64_FLAGS = ("true", "false")
+# The longest a token from /electric/token/ may be valid. Electric 0.12 cannot revoke a token: it
+# checks the signature and the times, nothing else, so a token keeps syncing for its whole
+# lifetime after the user signs out, is deactivated or loses the device. Clients fetch a fresh one
+# whenever they connect (the session cookie gets it), so long lifetimes buy little; 30 days caps
+# the exposure at about two of Django's default sessions (SESSION_COOKIE_AGE, 14 days), and keeps
+# clear of lifetimes Python cannot even date (an expiry past the year 9999).
+MAX_TOKEN_LIFETIME = timedelta(days=30)
 
 
 @checks.register(checks.Tags.security, "electric")
@@ -49,11 +61,16 @@ def check_client_auth(app_configs=None, **kwargs):
         )
         return messages
     if auth["ALG"] not in HMAC_MIN_KEY_BYTES:
+        upper = auth["ALG"].upper()
         messages.append(
             checks.Error(
                 f"AUTH_JWT_ALG is {auth['ALG']!r}; Django signs Electric's tokens with "
                 f"{', '.join(HMAC_MIN_KEY_BYTES)} only.",
-                hint="Use HS256 with a random AUTH_JWT_KEY shared by Django and Electric.",
+                hint=(
+                    f"Algorithm names are case-sensitive, to Electric and Django: write {upper}."
+                    if upper in HMAC_MIN_KEY_BYTES
+                    else "Use HS256 with a random AUTH_JWT_KEY shared by Django and Electric."
+                ),
                 id="electric.E012",
             )
         )
@@ -98,3 +115,63 @@ def _check_signing_key(alg, required):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, "electric")
+def check_token_lifetime(app_configs=None, **kwargs):
+    """ELECTRIC_TOKEN_LIFETIME_SECONDS: positive (else every token is born expired), and at most
+    MAX_TOKEN_LIFETIME (else a token outlives far too much, or cannot be dated at all)."""
+    lifetime = settings.ELECTRIC_AUTH["TOKEN_LIFETIME"]
+    seconds = int(lifetime.total_seconds())
+    maximum = int(MAX_TOKEN_LIFETIME.total_seconds())
+    if lifetime <= timedelta(0):
+        return [
+            checks.Error(
+                f"ELECTRIC_TOKEN_LIFETIME_SECONDS is {seconds}: every token from /electric/token/ "
+                "would be expired when issued, and Electric would refuse it.",
+                hint=f"Set a positive number of seconds, at most {maximum} (30 days); the "
+                "default is 900.",
+                id="electric.E014",
+            )
+        ]
+    if lifetime > MAX_TOKEN_LIFETIME:
+        return [
+            checks.Error(
+                f"ELECTRIC_TOKEN_LIFETIME_SECONDS is {seconds}, more than {maximum} (30 days): "
+                "Electric cannot revoke a token, so it would keep syncing that long after its "
+                "user signed out or was deactivated.",
+                hint="Clients fetch a fresh token whenever they connect: keep it short (the "
+                "default is 900).",
+                id="electric.E015",
+            )
+        ]
+    return []
+
+
+def production():
+    """Whether DEBUG was off when the settings were read (tests turn DEBUG off afterwards)."""
+    return getattr(settings, "PRODUCTION", not settings.DEBUG)
+
+
+@checks.register(checks.Tags.security, "electric")
+def check_auth_mode_in_production(app_configs=None, **kwargs):
+    """Insecure Electric in production: refused, unless ELECTRIC_ALLOW_INSECURE_AUTH says so."""
+    if (
+        settings.ELECTRIC_AUTH_MODE != "insecure"
+        or not production()
+        or getattr(settings, "ELECTRIC_ALLOW_INSECURE_AUTH", False)
+    ):
+        return []
+    return [
+        checks.Error(
+            "ELECTRIC_AUTH_MODE is insecure while DEBUG is off: Electric accepts any token, "
+            "unsigned, so any client can sync as any user.",
+            hint="Set ELECTRIC_AUTH_MODE=secure (Django signs the tokens with AUTH_JWT_KEY); or, "
+            "if an insecure production is really meant, ELECTRIC_ALLOW_INSECURE_AUTH=true.",
+            id="electric.E021",
+        )
+    ]
+
+
+# What config/wsgi.py and config/asgi.py run before serving (electric/startup.py).
+STARTUP_CHECKS = (check_client_auth, check_token_lifetime, check_auth_mode_in_production)

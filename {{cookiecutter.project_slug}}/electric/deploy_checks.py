@@ -3,10 +3,13 @@
 from django.conf import settings
 from django.core import checks
 
+from electric.auth_checks import check_auth_mode_in_production
+
 
 @checks.register(checks.Tags.security, "electric", deploy=True)
 def check_auth_mode_for_deployment(app_configs=None, **kwargs):
-    if settings.ELECTRIC_AUTH_MODE != "insecure":
+    # Where electric.E021 refuses it already (DEBUG off, no override), one message is enough.
+    if settings.ELECTRIC_AUTH_MODE != "insecure" or check_auth_mode_in_production():
         return []
     return [
         checks.Warning(

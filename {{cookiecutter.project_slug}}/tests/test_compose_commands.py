@@ -93,8 +93,11 @@ def test_the_web_service_serves_django(fresh_database):
 
 def test_the_web_settings_pass_djangos_deployment_checks_but_for_https(fresh_database):
     # What compose runs is a development server (DEBUG=true): only HTTPS-related deploy warnings
-    # are expected; anything else (a weak SECRET_KEY, say) fails.
-    env = local_environment("web", fresh_database, DJANGO_DEBUG="false")
+    # are expected; anything else (a weak SECRET_KEY, say) fails. Secure Electric auth, as DEBUG
+    # off requires (electric.E021; tests/test_production.py).
+    env = local_environment(
+        "web", fresh_database, DJANGO_DEBUG="false", ELECTRIC_AUTH_MODE="secure"
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=PROJECT,

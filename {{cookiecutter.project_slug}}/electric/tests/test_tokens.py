@@ -1,4 +1,6 @@
-"""GET /electric/token/ issues the JWTs Electric 0.12 accepts; the system check guards their key."""
+"""GET /electric/token/ issues the JWTs Electric 0.12 accepts; system checks guard their key,
+lifetime and algorithm, and insecure mode in production; the entry points refuse what they refuse.
+"""
 
 import base64
 import secrets
@@ -7,10 +9,18 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from electric.auth_checks import check_client_auth
+from electric.auth_checks import (
+    MAX_TOKEN_LIFETIME,
+    check_auth_mode_in_production,
+    check_client_auth,
+    check_token_lifetime,
+)
+from electric.deploy_checks import check_auth_mode_for_deployment
+from electric.startup import RefusedToStart, refuse_unsafe_auth
 from electric.tokens import issue_token
 
 KEY = secrets.token_urlsafe(48)
@@ -293,6 +303,153 @@ def test_an_algorithm_django_cannot_sign_with_is_reported(electric_auth, alg):
     assert ids(check_client_auth()) == ["electric.E012"]
 
 
+@pytest.mark.parametrize("mode", ["insecure", "secure"])
+@pytest.mark.parametrize("alg", ["hs256", "Hs384", "hs512"])
+def test_a_lower_case_algorithm_is_reported_with_its_right_spelling(electric_auth, mode, alg):
+    # PyJWT knows only the upper-case names: every token request would be a 500
+    # (NotImplementedError), and Electric would refuse to start in secure mode.
+    electric_auth(mode=mode, ALG=alg)
+    [message] = check_client_auth()
+    assert message.id == "electric.E012"
+    assert f"write {alg.upper()}" in message.hint
+
+
+@pytest.mark.parametrize("seconds", [-60, 0])
+def test_a_lifetime_that_is_not_positive_is_reported(signed_in, electric_auth, seconds):
+    electric_auth(TOKEN_LIFETIME=timedelta(seconds=seconds))
+    [message] = check_token_lifetime()
+    assert message.id == "electric.E014"
+    assert f"ELECTRIC_TOKEN_LIFETIME_SECONDS is {seconds}" in message.msg
+
+    # What the check prevents: a token born expired, which Electric refuses.
+    token = get_token(signed_in)["token"]
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verify(token)
+
+
+@pytest.mark.parametrize("seconds", [30 * 86_400 + 1, 365 * 86_400, 315_360_000_000])
+def test_a_lifetime_longer_than_30_days_is_reported(electric_auth, seconds):
+    electric_auth(TOKEN_LIFETIME=timedelta(seconds=seconds))
+    [message] = check_token_lifetime()
+    assert message.id == "electric.E015"
+    assert f"ELECTRIC_TOKEN_LIFETIME_SECONDS is {seconds}, more than 2592000" in message.msg
+
+
+def test_a_lifetime_past_the_year_9999_would_fail_every_token_request(user, electric_auth):
+    # Why the bound is needed at all: the expiry cannot even be computed.
+    electric_auth(TOKEN_LIFETIME=timedelta(seconds=315_360_000_000))
+    with pytest.raises(OverflowError):
+        issue_token(user)
+
+
+@pytest.mark.parametrize("seconds", [1, 900, 86_400, 30 * 86_400])
+def test_lifetimes_from_a_second_to_30_days_are_accepted(signed_in, electric_auth, seconds):
+    electric_auth(TOKEN_LIFETIME=timedelta(seconds=seconds))
+    assert check_token_lifetime() == []
+    assert timedelta(days=30) == MAX_TOKEN_LIFETIME
+
+    claims = verify(get_token(signed_in)["token"])
+
+    assert claims["exp"] - claims["iat"] == seconds
+
+
+@pytest.fixture
+def production(settings, electric_auth):
+    """Settings read with DJANGO_DEBUG=false (PRODUCTION: pytest turns DEBUG off anyway)."""
+    settings.PRODUCTION = True
+    settings.ELECTRIC_ALLOW_INSECURE_AUTH = False
+    return settings
+
+
+def test_insecure_mode_in_production_is_an_error(production, electric_auth):
+    electric_auth(mode="insecure")
+
+    [message] = check_auth_mode_in_production()
+
+    assert message.id == "electric.E021"
+    assert message.is_serious()
+    assert "ELECTRIC_ALLOW_INSECURE_AUTH=true" in message.hint
+    # One message for one problem: check --deploy's warning stays quiet.
+    assert check_auth_mode_for_deployment() == []
+
+
+def test_insecure_mode_in_production_is_allowed_when_said_so(production, electric_auth):
+    electric_auth(mode="insecure")
+    production.ELECTRIC_ALLOW_INSECURE_AUTH = True
+
+    assert check_auth_mode_in_production() == []
+    # check --deploy still says it.
+    assert ids(check_auth_mode_for_deployment()) == ["electric.W020"]
+
+
+@pytest.mark.parametrize("is_production, mode", [(False, "insecure"), (True, "secure")])
+def test_development_or_secure_mode_is_no_error(production, electric_auth, is_production, mode):
+    production.PRODUCTION = is_production
+    electric_auth(mode=mode)
+    assert check_auth_mode_in_production() == []
+
+
+def test_the_entry_points_refuse_insecure_production_in_one_line(production, electric_auth):
+    electric_auth(mode="insecure")
+
+    with pytest.raises(RefusedToStart) as refused:
+        refuse_unsafe_auth()
+
+    # ImproperlyConfigured for Django; RuntimeError, which gunicorn prints as `Error: <message>`.
+    assert isinstance(refused.value, ImproperlyConfigured)
+    assert isinstance(refused.value, RuntimeError)
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("Refusing to start: ELECTRIC_AUTH_MODE is insecure while DEBUG is off")
+    assert line.endswith("ELECTRIC_ALLOW_INSECURE_AUTH=true. (electric.E021)")
+
+
+def test_the_entry_points_refuse_every_auth_error_one_line_each(production, electric_auth):
+    electric_auth(KEY="short", TOKEN_LIFETIME=timedelta(seconds=-60))
+
+    with pytest.raises(RefusedToStart) as refused:
+        refuse_unsafe_auth()
+
+    lines = str(refused.value).splitlines()
+    assert [line.rsplit(" ", 1)[-1] for line in lines] == ["(electric.E010)", "(electric.E014)"]
+
+
+def test_the_entry_points_start_with_good_settings_or_silenced_checks(production, electric_auth):
+    refuse_unsafe_auth()  # secure mode, a good key: nothing to refuse
+
+    electric_auth(mode="insecure")
+    production.SILENCED_SYSTEM_CHECKS = ["electric.E021"]
+    refuse_unsafe_auth()
+
+
+@pytest.mark.parametrize("accept", ["text/html", "text/plain"])
+def test_a_500_from_an_undecodable_key_never_shows_the_key(user, electric_auth, settings, accept):
+    # A key that is no base64, as a hand-edited .env may hold: every token request is a 500, and
+    # the debug page must not show the key (in signing_key's variables, or base64's).
+    key = "not*base64*" + secrets.token_urlsafe(40)
+    electric_auth(KEY=key, KEY_IS_BASE64_ENCODED="true")
+    settings.DEBUG = True
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+
+    response = client.get(reverse("electric:token"), headers={"accept": accept})
+
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "binascii.Error" in page or "Error at /electric/token/" in page
+    assert key not in page
+    assert key.removeprefix("not*base64*") not in page
+
+
 def test_the_auth_check_runs_with_the_system_checks(electric_auth):
     electric_auth(KEY="short")
     assert "electric.E010" in ids(checks.run_checks(tags=["electric"]))
+
+
+def test_the_new_auth_checks_run_with_the_system_checks(settings, electric_auth):
+    electric_auth(mode="insecure", TOKEN_LIFETIME=timedelta(0))
+    settings.PRODUCTION = True
+    settings.ELECTRIC_ALLOW_INSECURE_AUTH = False
+
+    found = ids(checks.run_checks(tags=["electric"]))
+
+    assert {"electric.E014", "electric.E021"} <= set(found)
