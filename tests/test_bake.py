@@ -149,7 +149,10 @@ def test_the_baked_project_passes_its_own_checks(default_project, command):
 
 
 def assert_its_test_suite_passes(project, *pytest_args):
-    result = run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args)
+    # A whole suite takes minutes (the defaults' about ten on two cores); a hung one still ends.
+    result = run(
+        project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, timeout=1800
+    )
 
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]

@@ -21,8 +21,8 @@ TAG = "electric"
 
 @checks.register(checks.Tags.models, TAG)
 def check_electric_schema(app_configs=None, **kwargs):
-    # Imported here: the judges (and their parser) cost every process's start-up otherwise,
-    # the change feed's commands included, which run no checks.
+    # Imported here: the judges (and their parser) would cost the start-up of every command,
+    # those that run no checks included.
     from electric.schema_history import SchemaHistory
 
     try:
