@@ -6,7 +6,13 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from changefeed.tests.source_databases import PROJECT
+
+# Deep: the benchmark script, end to end.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
 
 
 def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(source):

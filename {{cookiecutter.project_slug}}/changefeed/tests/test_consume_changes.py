@@ -10,6 +10,10 @@ import pytest
 from changefeed.stream import COLLECT_EVERY_BATCHES
 from changefeed.tests.source_databases import TABLE
 
+# Deep: consume_changes in subprocesses, every option and outcome.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 ROW = (
     f"INSERT INTO {TABLE} (id, title, notes, done, created_at, updated_at) "
     "VALUES (%s, %s, '', false, now(), now()) RETURNING 'insert' AS op, id::text, title"

@@ -13,6 +13,10 @@ import redis
 from changefeed.sinks.store import JSON_TEXT
 from changefeed.tests.redis_servers import durable_redis  # noqa: F401 (fixture)
 
+# Deep: every sink with every odd value.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 TABLE = "poison"
 # json text -> whether jsonb can hold it too
 VALUES = {

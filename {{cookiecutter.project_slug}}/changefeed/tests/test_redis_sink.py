@@ -14,6 +14,10 @@ from changefeed.envelopes import UNAVAILABLE_VALUE
 from changefeed.tests.redis_servers import STREAM, entries
 from changefeed.tests.source_databases import TABLE
 
+# Deep: the redis sink and read_changes against redis-server, in depth.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 INSERT = (
     f"INSERT INTO {TABLE} (id, title, notes, done, created_at, updated_at) "
     "VALUES (%s, %s, %s, false, now(), now())"

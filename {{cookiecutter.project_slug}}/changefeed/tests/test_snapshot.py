@@ -16,6 +16,10 @@ from changefeed.snapshot import VisibleTransactions
 from changefeed.tests.source_databases import TABLE
 from changefeed.transactions import TransactionAssembler
 
+# Deep: snapshots of large tables, under writes and SIGKILLs.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 QUALIFIED = f"public.{TABLE}"
 FILL = (
     f"INSERT INTO {TABLE} (id, title, notes, done, created_at, updated_at) "

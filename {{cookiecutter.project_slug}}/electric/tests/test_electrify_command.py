@@ -12,6 +12,10 @@ import pytest
 from tests.django_commands import PROJECT, applied_migrations, manage
 from tests.scratch_apps import THING_MODEL, settings_with, write_app
 
+# Deep: manage.py electrify and makemigrations in subprocesses.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 TWIN = THING_MODEL.replace("Thing", "Twin") + (
     "    notes = models.TextField(blank=True)\n"
     "    done = models.BooleanField(default=False)\n"

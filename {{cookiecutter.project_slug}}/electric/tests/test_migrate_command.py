@@ -5,7 +5,13 @@ the command and its refusals, not Electric. Where Electric's own record of elect
 needed, the tests create its table (`electric.electrified`, as Electric 0.12.1 defines it).
 """
 
+import pytest
+
 from tests.django_commands import applied_migrations, query
+
+# Deep: manage.py migrate in subprocesses, a database each.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
 
 BOTH_MIGRATIONS = ["0001_initial", "0002_electrify_thing"]
 

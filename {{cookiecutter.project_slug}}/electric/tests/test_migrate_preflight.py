@@ -21,6 +21,10 @@ from tests.scratch_apps import (
     write_app,
 )
 
+# Deep: manage.py migrate in subprocesses, a database each.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 ADD_ARCHIVED = 'migrations.AddField("thing", "archived", models.BooleanField(default=False))'
 ADD_NOTE = 'migrations.AddField("thing", "note", models.TextField(null=True))'
 

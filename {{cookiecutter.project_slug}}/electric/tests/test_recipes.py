@@ -17,6 +17,10 @@ from tests.django_commands import manage, query
 from tests.postgres import temporary_database
 from tests.scratch_apps import THING_MODEL, new_app_name, settings_with, write_app
 
+# Deep: every recipe end to end, manage.py many times over.
+# Left out of the default run; `pytest -m deep` runs it.
+pytestmark = pytest.mark.deep
+
 FIELDS_END = "    title = models.TextField()\n"
 SOMEONE = "00000000-0000-4000-8000-000000000001"
 
