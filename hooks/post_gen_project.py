@@ -17,7 +17,7 @@ from pathlib import Path
 
 # Files of the options left out, as cookiecutter-django removes them.
 LEFT_OUT = {
-    "use_changefeed": ("changefeed", "benchmarks"),
+    "use_changefeed": ("changefeed", "benchmarks", "docs/changefeed.md"),
 }
 ANSWERS = {"use_changefeed": "{{ cookiecutter.use_changefeed }}"}
 
@@ -71,7 +71,11 @@ def remove_left_out_options(project: Path):
     for option, paths in LEFT_OUT.items():
         if ANSWERS[option] == "no":
             for path in paths:
-                shutil.rmtree(project / path, ignore_errors=True)
+                target = project / path
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
 
 
 def main():

@@ -13,7 +13,7 @@ class Item(models.Model):
     - No unique or check constraints: Electric allows only primary and foreign keys.
 
     Electrified by migrations/0002_electrify_items.py: from then on only nullable, default-less
-    new fields and indexes (see "Changing an electrified model" in the README).
+    new fields and indexes (see "Changing an electrified model" in docs/electric.md).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -371,7 +371,7 @@ class RedisStreamsSink:
         }
         problem = durability_problem(config)
         if problem:
-            raise ChangeFeedError(f"Redis at {self.location} {problem} (see the README).")
+            raise ChangeFeedError(f"Redis at {self.location} {problem} (see docs/changefeed.md).")
 
     def _retrying(self, operation, *args):
         """Run `operation` until Redis answers, for up to max_downtime seconds."""

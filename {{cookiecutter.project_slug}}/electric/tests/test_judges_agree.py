@@ -236,9 +236,9 @@ def test_the_catalog_covers_both_answers():
     assert len({verdict for verdict in verdicts.values()} - {None}) >= 10
 
 
-# The README's table "Changing an electrified model": each row, and the catalog's cases it speaks
-# for. A row added to the README without its cases here fails below.
-README_ROWS = {
+# docs/electric.md's table "Changing an electrified model": each row, and the catalog's cases it
+# speaks for. A row added to the docs without its cases here fails below.
+DOCS_ROWS = {
     "a new field with `null=True` and no default": ["add nullable"],
     "a new field with `default=` (even `null=True`), `auto_now(_add)`, or a required `blank=True` "
     "text": ["add with default", "add nullable with default", "add auto_now_add"],
@@ -307,8 +307,8 @@ README_ROWS = {
 
 
 def readme_table():
-    """{first cell: (the proxy's cell, the check's cell)} of the README's table."""
-    text = (PROJECT / "README.md").read_text()
+    """{first cell: (the proxy's cell, the check's cell)} of docs/electric.md's table."""
+    text = (PROJECT / "docs" / "electric.md").read_text()
     section = text.split("## Changing an electrified model", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
     cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
@@ -322,21 +322,21 @@ def codes_in(proxy_cell):
     return codes or {None}
 
 
-def test_the_readme_table_has_a_row_for_every_refusal_and_no_row_untested():
+def test_the_docs_table_has_a_row_for_every_refusal_and_no_row_untested():
     table = readme_table()
-    assert set(table) == set(README_ROWS)
+    assert set(table) == set(DOCS_ROWS)
     source = (PROJECT / "electric" / "operation_rules.py").read_text()
     ids = set(re.findall(r'"electric\.([EW]1\d\d)"', source))
     said = {check_id for _, check in table.values() for check_id in re.findall(r"[EW]1\d\d", check)}
-    assert ids <= said, f"the README says nothing of {sorted(ids - said)}"
+    assert ids <= said, f"docs/electric.md says nothing of {sorted(ids - said)}"
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("row", README_ROWS)
-def test_the_readme_table_says_what_the_judges_say(row):
+@pytest.mark.parametrize("row", DOCS_ROWS)
+def test_the_docs_table_says_what_the_judges_say(row):
     proxy_cell, check_cell = readme_table()[row]
     check_ids = set(re.findall(r"[EW]1\d\d", check_cell))
-    for case in README_ROWS[row]:
+    for case in DOCS_ROWS[row]:
         operation = CATALOG[case]
         assert sql_verdict(django_sql(operation), True) in codes_in(proxy_cell), case
         found = {r.check_id.removeprefix("electric.") for r in static_refusals(operation, True)}

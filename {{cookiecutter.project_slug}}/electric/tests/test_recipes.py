@@ -1,4 +1,4 @@
-"""Every recipe the checks and the README give, followed as a user would, end to end.
+"""Every recipe the checks and docs/electric.md give, followed as a user would, end to end.
 
 For each one: an app whose Thing is electrified and holds a row; the user's model edit;
 `makemigrations` (answering its prompts); then `migrate --database=proxy` judged as Electric's
