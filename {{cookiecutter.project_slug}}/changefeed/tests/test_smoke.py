@@ -26,8 +26,8 @@ def three_changes(source):
     return [("insert", row), ("update", row), ("delete", row)]
 
 
-def consume(source, *args):
-    result = source.manage("consume_changes", "--idle-timeout", "1", "-v", "0", *args)
+def consume(source, *args, verbosity="0"):
+    result = source.manage("consume_changes", "--idle-timeout", "1", "-v", verbosity, *args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -47,9 +47,10 @@ def test_the_store_sink(source):
 def test_the_jsonl_sink(source):
     happened = three_changes(source)
 
-    lines = consume(source, "--sink", "jsonl").stdout.splitlines()
+    result = consume(source, "--sink", "jsonl", "--progress-every", "0.1", verbosity="1")
 
-    assert history(json.loads(line) for line in lines) == happened
+    assert history(json.loads(line) for line in result.stdout.splitlines()) == happened
+    assert "3 events written, " in result.stderr and "stored" not in result.stderr
 
 
 def test_the_redis_sink(source, durable_redis):  # noqa: F811

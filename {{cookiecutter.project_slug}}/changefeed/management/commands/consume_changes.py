@@ -134,6 +134,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         config = replication_config(options)
         sink = self._sink(config, options)
+        # What the progress lines say the sink did with the events.
+        self._done = {"store": "stored", "jsonl": "written", "redis": "added to Redis"}[
+            options["sink"]
+        ]
 
         verbosity = options["verbosity"]
         self._last_progress = (time.monotonic(), 0)
@@ -233,7 +237,8 @@ class Command(BaseCommand):
         last_time, last_events = self._last_progress
         rate = (events - last_events) / (now - last_time)
         self._last_progress = (now, events)
-        self.stderr.write(f"{events} events stored, {rate:.0f}/s, lag {format_lag(lag_bytes)}")
+        lag = format_lag(lag_bytes)
+        self.stderr.write(f"{events} events {self._done}, {rate:.0f}/s, lag {lag}")
 
     def _snapshot_progress(self, table, rows, total, rate, done):
         if done:
