@@ -212,3 +212,18 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_database_that_does_not_exist_is_one_line_with_the_fix(scratch, fresh_database):
+    # The first migrate without Docker, before the database was created.
+    app = scratch()
+    missing = {**fresh_database, "NAME": "not_created_yet"}
+
+    result = app("migrate", skip_ddlx=True, database=missing)
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("CommandError: Cannot connect to database 'default' (")
+    assert 'database "not_created_yet" does not exist' in lines[0]
+    assert lines[0].endswith("Is PostgreSQL running, and does the database in DATABASE_URL exist?")
