@@ -18,6 +18,9 @@ environ.Env.read_env(BASE_DIR / ".env")
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+# The port plain `./manage.py runserver` serves: the one compose publishes Django on, and the one
+# the client's dev server forwards to (client/vite.config.ts).
+DJANGO_PORT = env.int("DJANGO_PORT", default={{ cookiecutter.django_port }})
 
 # --- HTTPS: on whenever DEBUG is off (`./manage.py check --deploy` passes); each setting can be
 # overridden from .env, e.g. while trying a production build on plain http://localhost. ---
@@ -41,6 +44,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.SecretHidingFilter"
 
 INSTALLED_APPS = [
+    # The project's own package, first: its `runserver` (config/management/commands/) serves the
+    # port compose publishes, and Django must find it before django.contrib.staticfiles' own.
+    "config",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

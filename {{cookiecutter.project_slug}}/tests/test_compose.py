@@ -487,6 +487,33 @@ def test_the_development_image_has_what_the_test_suite_needs():
     assert re.search(r"apt-get install .*postgresql nodejs npm", development)
     assert 'ENV PATH="/usr/lib/postgresql/15/bin:$PATH"' in development  # bookworm's PostgreSQL
     assert "USER django" in development  # PostgreSQL refuses to run as root
+
+
+def test_runserver_serves_the_port_compose_publishes_and_the_client_forwards_to():
+    web = compose()["services"]["web"]
+    assert web["command"][:3] == ["python", "manage.py", "runserver"]
+    address, port = web["command"][3].rsplit(":", 1)
+    assert address == "0.0.0.0"  # inside the container; published on PUBLISH_ADDRESS only
+    [published] = web["ports"]
+    assert published.split(":")[1:] == [port, port]
+    # Plain `./manage.py runserver` on this machine, .env's settings: the same port.
+    assert str(django_settings_under({}, "DJANGO_PORT")) == port
+    # The runserver commands the README (and docs/) show give no port (the default) or this one.
+    documented = [PROJECT / "README.md", *sorted(PROJECT.glob("docs/**/*.md"))]
+    commands = [
+        (path.name, command_port)
+        for path in documented
+        for command_port in re.findall(
+            r"manage\.py runserver(?:[ \t]+(?:\S+:)?(\d+)\b)?", path.read_text()
+        )
+    ]
+    assert commands, "the README shows no `manage.py runserver`"
+    assert {command_port for _, command_port in commands} <= {"", port}, commands
+    # The client's dev server forwards /electric/ and /admin/ there.
+    vite_config = PROJECT / "client" / "vite.config.ts"
+    if vite_config.exists():
+        assert set(re.findall(r"http://localhost:(\d+)", vite_config.read_text())) == {port}
+
 {%- if cookiecutter.use_changefeed == "yes" %}
 
 
