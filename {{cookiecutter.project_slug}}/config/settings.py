@@ -80,7 +80,8 @@ ROOT_URLCONF = "config.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide templates (the home page); each app keeps its own in <app>/templates/.
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -120,6 +121,10 @@ DATABASES = {
         "TEST": {"MIRROR": "default"},
     },
 }
+
+# Electric's sync service, as a browser on this machine reaches it (compose publishes it there);
+# the home page shows it. The client reads its own copy: client/.env's ELECTRIC_SERVICE.
+ELECTRIC_URL = env.str("ELECTRIC_URL", default="http://localhost:{{ cookiecutter.electric_http_port }}")
 
 # ENABLE ELECTRIC is only understood by Electric's proxy. Test databases (and a plain Postgres
 # with no Electric in front) have no proxy: there this setting skips the statement, with a log line.

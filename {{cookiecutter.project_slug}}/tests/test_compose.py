@@ -514,6 +514,14 @@ def test_runserver_serves_the_port_compose_publishes_and_the_client_forwards_to(
     if vite_config.exists():
         assert set(re.findall(r"http://localhost:(\d+)", vite_config.read_text())) == {port}
 
+
+def test_the_home_page_shows_electric_where_compose_publishes_it():
+    http_port = compose()["services"]["electric"]["environment"]["HTTP_PORT"]
+    url = f"http://localhost:{http_port}"
+    assert django_settings_under(service_environment("web"), "ELECTRIC_URL") == url
+    client_env = PROJECT / "client" / ".env"
+    if client_env.exists():
+        assert read_env_file(client_env)["ELECTRIC_SERVICE"] == url
 {%- if cookiecutter.use_changefeed == "yes" %}
 
 
