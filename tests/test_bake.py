@@ -122,12 +122,17 @@ def test_compose_yaml_follows_the_answers_and_keeps_electrics_contract(cookies, 
         assert "AUTH_JWT_KEY" in services["electric"]["environment"]
         assert "ELECTRIC_AUTH_MODE=secure" in (project / ".env").read_text().splitlines()
 
-    suites = ["tests/test_compose.py"]
+    suites = [
+        "tests/test_compose.py",
+        # The electric-sql CLI in client/ shows the Postgres and Electric compose runs.
+        "tests/test_client.py::test_show_config_describes_the_postgres_and_electric_compose_runs",
+    ]
     if "ports" in expected:
-        # The electric-sql CLI in client/ must find the service and proxy on the new ports.
-        suites.append(
-            "tests/test_client.py::test_the_electric_cli_finds_this_projects_service_and_proxy"
-        )
+        # It must find the service and proxy on the new ports; runserver serves the new one.
+        suites += [
+            "tests/test_client.py::test_the_electric_cli_finds_this_projects_service_and_proxy",
+            "tests/test_runserver.py",
+        ]
     result = run(project, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     for lint in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):

@@ -10,6 +10,7 @@ npm these tests fail: install them (Debian: apt-get install nodejs npm), or dele
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from tests.compose_file import PROJECT, compose, read_env_file
+from tests.compose_file import PROJECT, compose, electric_process, raw_compose, read_env_file
 
 CLIENT = PROJECT / "client"
 pytestmark = pytest.mark.skipif(not CLIENT.is_dir(), reason="client/ was deleted")
@@ -66,12 +67,18 @@ def client_copy(tmp_path, node_modules):
     return copy
 
 
-def run_in(folder, *command):
+def run(folder, *command):
     # Only what a shell would have: no ELECTRIC_* variable of the test run leaks in.
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(folder))}
-    result = subprocess.run(
-        command, cwd=folder, env=env, capture_output=True, text=True, timeout=120
-    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(folder)),
+        "npm_config_update_notifier": "false",
+    }
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def run_in(folder, *command):
+    result = run(folder, *command)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -114,6 +121,84 @@ def test_the_electric_cli_finds_this_projects_service_and_proxy(client_copy):
         proxy_port,
     )
     assert config["ELECTRIC_DATABASE_NAME"] == env["POSTGRES_DB"]
+
+
+def show_config(folder):
+    """What `npx electric-sql show-config` prints, and its values as printed (passwords starred,
+    numbers and booleans as text), by the CLI's name for each."""
+    printed = run_in(folder, "npx", "--no-install", "electric-sql", "show-config")
+    values = re.findall(r"^  (\w+): (.*?),?$", printed, re.MULTILINE)
+    return printed, {name: value.removeprefix("'").removesuffix("'") for name, value in values}
+
+
+def cli_variable(name):
+    """The environment variable the CLI reads a setting from (ELECTRIC_ prefixed)."""
+    return name if name.startswith("ELECTRIC_") else f"ELECTRIC_{name}"
+
+
+def test_show_config_describes_the_postgres_and_electric_compose_runs(client_copy):
+    services = compose()["services"]
+    printed, shown = show_config(client_copy)
+    resolved = json.loads(
+        run_in(client_copy, "npx", "--no-install", "electric-sql", "with-config", PRINT_CONFIG)
+    )
+
+    assert shown["ELECTRIC_IMAGE"] == services["electric"]["image"]
+    assert shown["POSTGRESQL_IMAGE"] == services["postgres"]["image"]
+
+    # Each setting compose gives Electric that the CLI has too, as Electric gets it.
+    declared = services["electric"]["environment"]
+    electric = electric_process()["env"]
+    compared = set()
+    for name in (set(declared) & set(shown)) - {"DATABASE_URL"}:
+        if name.startswith("AUTH_JWT_"):
+            # Never in client/.env: show-config would print AUTH_JWT_KEY as it is.
+            assert shown[name] == "undefined", name
+        elif shown[name] == "******":
+            assert resolved[cli_variable(name)] == electric[name], name
+        else:
+            assert shown[name] == electric[name], name
+        compared.add(name)
+    assert compared >= {
+        "AUTH_MODE",
+        "DATABASE_REQUIRE_SSL",
+        "ELECTRIC_TELEMETRY",
+        "ELECTRIC_USE_IPV6",
+        "ELECTRIC_WRITE_TO_PG_MODE",
+        "HTTP_PORT",
+        "PG_PROXY_PASSWORD",
+        "PG_PROXY_PORT",
+    }
+
+    # Postgres: Electric's DATABASE_URL inside the compose network, from this machine.
+    url = re.fullmatch(r"postgresql://(\w+):([^@]+)@postgres:(\d+)/(\w+)", declared["DATABASE_URL"])
+    user, password, port, database = url.groups()
+    [published] = services["postgres"]["ports"]
+    _, host_port, container_port = published.split(":")
+    assert container_port == port
+    where = f"localhost:{host_port}/{database}"
+    assert shown["DATABASE_URL"] == f"postgresql://{user}:******@{where}"
+    assert resolved["ELECTRIC_DATABASE_URL"] == f"postgresql://{user}:{password}@{where}"
+    assert shown["DATABASE_NAME"] == services["postgres"]["environment"]["POSTGRES_DB"]
+
+    # The generated client goes where src/main.ts imports it from (and `npm run build` checks).
+    assert shown["CLIENT_PATH"] == "src/generated/client"
+    assert 'from "./generated/client"' in (CLIENT / "src" / "main.ts").read_text()
+    # The CLI's own docker commands (start, stop --remove...) keep away from this project's.
+    assert shown["CONTAINER_NAME"] != raw_compose().get("name", PROJECT.name)
+    # And no secret is printed.
+    env = read_env_file()
+    for secret in ("POSTGRES_PASSWORD", "PG_PROXY_PASSWORD", "AUTH_JWT_KEY", "DJANGO_SECRET_KEY"):
+        assert env[secret] not in printed, secret
+
+
+def test_vite_hands_the_browser_nothing_but_electrics_url():
+    # client/.env (made from .env.example) holds passwords: Vite exposes only the variables that
+    # start with its envPrefix.
+    prefix = re.search(r'envPrefix: "(\w+)"', (CLIENT / "vite.config.ts").read_text()).group(1)
+    names = read_env_file(CLIENT / ".env.example")
+    exposed = {name for name in names if name.startswith(prefix)}
+    assert exposed == {"ELECTRIC_SERVICE"}
 
 
 DECODE = """
