@@ -201,6 +201,35 @@ def test_vite_hands_the_browser_nothing_but_electrics_url():
     assert exposed == {"ELECTRIC_SERVICE"}
 
 
+MISSING_CLIENT = (
+    "client/src/generated/client is missing: start Electric (docker compose up -d) and run "
+    "`npm run generate` first"
+)
+
+
+def test_building_before_generating_says_what_to_do_in_one_line(client_copy):
+    assert not (client_copy / "src" / "generated").exists()
+
+    check = run(client_copy, tool("node"), "scripts/check-generated.js")
+    assert (check.returncode, check.stdout, check.stderr) == (1, "", MISSING_CLIENT + "\n")
+
+    # npm runs it first (prebuild), so the build stops there, before Vite's stack trace.
+    build = run(client_copy, tool("npm"), "run", "build")
+    assert build.returncode != 0
+    assert MISSING_CLIENT in build.stderr.splitlines()
+    assert "Could not resolve" not in build.stdout + build.stderr
+
+
+def test_the_build_check_passes_once_the_client_is_generated(client_copy):
+    generated = client_copy / "src" / "generated" / "client"
+    generated.mkdir(parents=True)
+    (generated / "index.ts").write_text("export const schema = {};\n")
+
+    check = run(client_copy, tool("node"), "scripts/check-generated.js")
+
+    assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+
+
 DECODE = """
 import { decodeUserIdFromToken } from "electric-sql/auth/secure";
 
