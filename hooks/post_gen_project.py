@@ -4,7 +4,7 @@ client/.env), which git ignores.
 .env is .env.example with every secret filled in: an empty `NAME=` line gets a fresh random value,
 and `<NAME>` inside another value (DATABASE_URL) gets the same one. client/.env is
 client/.env.example with the same `<NAME>` substitution (the proxy password the electric-sql CLI
-logs in with). `<NAME>` is filled on commented lines too (the example CHANGEFEED_REDIS_URL), so
+logs in with, and Postgres' in its DATABASE_URL). `<NAME>` is filled on commented lines too (the example CHANGEFEED_REDIS_URL), so
 an example to uncomment already carries the project's secret. Secrets are URL-safe, so they can sit
 inside connection URLs unescaped. Both files are created private (0600): never readable by others,
 not even for a moment. Nothing here touches the network.

@@ -166,7 +166,7 @@ def assert_its_test_suite_passes(project, *pytest_args):
 
 
 def test_the_baked_project_passes_its_own_test_suite(default_project):
-    assert_its_test_suite_passes(default_project)
+    assert_its_test_suite_passes(default_project, "-m", "")  # everything, the deep suites too
 
 
 def test_a_secure_bake_passes_its_own_test_suite(cookies):
@@ -197,7 +197,7 @@ def test_a_bake_without_the_change_feed_has_none_of_it_and_passes_its_suite(cook
     project = bake_ok(cookies, use_changefeed="no")
 
     assert files_mentioning(project, CHANGE_FEED_WORDS) == []
-    assert_it_passes_its_checks_and_suite(project)
+    assert_it_passes_its_checks_and_suite(project, "-m", "")
 
 
 def test_a_bake_without_the_sample_app_passes_its_suite(cookies):
