@@ -1,4 +1,5 @@
-"""How fast, and in how much memory, consume_changes drains a backlog, next to pg_recvlogical.
+"""How fast, and in how much memory, consume_changes drains a backlog, next to what a user would
+run instead.
 
     python benchmarks/changefeed_throughput.py postgres://postgres:secret@localhost:5432/postgres
 
@@ -9,34 +10,42 @@ It builds a backlog of row changes (inserts, updates and deletes of a table of i
 like the sample app's `items`, 100 per transaction) behind a replication slot, then drains a fresh
 copy of that slot with each contender:
 
-- pg_recvlogical: PostgreSQL's own client, writing the pgoutput stream to /dev/null (the
-  reference);
-- consume_changes --sink store: decoded, stored as ChangeEvents, checkpointed;
+- pgoutput: PostgreSQL's own client, pg_recvlogical, writing the raw pgoutput stream to
+  /dev/null: the server's decoding alone, the floor of every contender;
+- wal2json: pg_recvlogical on a wal2json copy of the slot (`-o format-version=2`), JSON built by
+  the C plugin in the server, to /dev/null: what a user would run instead of the jsonl sink. Left
+  out, in one line, when the server has no wal2json (Debian: postgresql-15-wal2json);
 - consume_changes --sink jsonl: decoded, printed as JSON lines to /dev/null;
+- consume_changes --sink store: decoded, stored as ChangeEvents, checkpointed;
 - consume_changes --sink redis: decoded, added to Redis streams, exactly once. Against
   --redis-url, or else a redis-server of its own (found on PATH, with the append-only file fsynced
   on every write, as the sink requires); left out when there is neither. It writes streams named
   after --name only, and deletes them before each run.
 
-and two parts of the consumers' time, measured alone, which say how close to the reference a
+and two parts of the consumers' time, measured alone, which say how close to the floor a
 consumer can come on this machine:
 
 - start-up: `manage.py consume_changes --help`, Python and Django starting, before any
-  connection. The server starts decoding only once a consumer has asked it to: every consumer's
-  time is at least this plus the reference;
+  connection. The server starts decoding only once a consumer has asked it to;
 - store ingest: psql \\copy of the same ChangeEvents (those of an untimed store run, from a
   file) into the table: the server's own work of storing them, which the store sink adds to the
   decoding on the same two cores.
 
-Each of --rounds rounds runs every contender once, in rotating order, and each contender's best
-time counts: on a shared machine a single run can be off by a third either way. It prints the
-times as ratios to the reference, the CPU time of each process's best run and its peak memory
-(the highest of its runs); with --memory it repeats at 1,000,000 changes and prints how much the
-consumer's peak grew. Goals: store <= 2.0x, jsonl <= 1.3x, redis <= 1.5x, and no more than 25 MB
-more memory at 1,000,000 changes than at 200,000.
+With --baseline DIR, another copy of this project (an earlier commit, say) runs its own sinks as
+extra contenders in the same rounds, and each of this project's sinks prints its ratio to the
+baseline's: a change's effect, measured on the same backlog at the same time.
+
+Each of --rounds rounds runs every contender once, in rotating order, and each contender's median
+time counts (with an even number of rounds, the lower middle one): on a shared machine a single
+run can be off by a third either way. It prints the times as ratios to pgoutput's and wal2json's,
+the CPU time of each process's median run and its peak memory (the highest of its runs); with
+--memory it repeats at 1,000,000 changes and prints how much the consumer's peak grew.
+
+Goals: jsonl <= 1.0x wal2json; store and redis <= 1.2x jsonl; and the consumer's memory flat
+(no more than 10 MB more at 1,000,000 changes than at 200,000). A goal that is met prints "ok".
 
 Last, per change and past start-up, each sink's CPU (and redis-server's, during the redis sink's
-best run) next to the wall time its goal leaves per change. A consumer's Python runs one thread
+median run) next to the wall time its goal leaves per change. A consumer's Python runs one thread
 at a time (the GIL), so a sink whose CPU per change is well above what its goal leaves cannot
 meet the goal by overlapping its work with the server's: it has to do less per change.
 
@@ -66,8 +75,15 @@ import redis
 PROJECT = Path(__file__).resolve().parent.parent
 # The scratch database, its publication and its slot (never read: each run drains a copy).
 DEFAULT_NAME = "changefeed_benchmark"
-CONTENDERS = ("pg_recvlogical", "start-up", "ingest", "store", "jsonl")
-PARTS = {"start-up": "start-up (--help)", "ingest": "store ingest (COPY)"}
+# pg_recvlogical's two runs: on the slot itself, and on a wal2json copy of it.
+CONTENDERS = ("pgoutput", "wal2json", "start-up", "ingest", "jsonl", "store")
+SINKS = ("jsonl", "store", "redis")
+NAMES = {
+    "pgoutput": "pg_recvlogical pgoutput",
+    "wal2json": "pg_recvlogical wal2json",
+    "start-up": "start-up (--help)",
+    "ingest": "store ingest (COPY)",
+}
 # The columns the store sink's COPY fills (changefeed.sinks.store.COPY_EVENTS: this script runs
 # without Django, so it cannot import them).
 EVENT_COLUMNS = (
@@ -87,8 +103,13 @@ CREATE TABLE {TABLE} (
     updated_at timestamptz NOT NULL
 )
 """
-GOALS = {"store": 2.0, "jsonl": 1.3, "redis": 1.5}
+# Each sink's goal: at most this many times another contender's median, in the same run.
+GOALS = {"jsonl": ("wal2json", 1.0), "store": ("jsonl", 1.2), "redis": ("jsonl", 1.2)}
+# How much more memory a consumer may use at 1,000,000 changes than at 200,000: flat.
+MEMORY_GROWTH_GOAL_MB = 10
+# The snapshot benchmark's memory goal (it holds a chunk at a time).
 MEMORY_GOAL_MB = 25
+BASELINE = "@baseline"  # the suffix of a --baseline project's contenders
 
 
 def with_database(url, name):
@@ -218,6 +239,12 @@ def fastest(runs):
     return min(runs, key=lambda run: run.seconds)
 
 
+def median_run(runs):
+    """The run of median time (the lower middle one of an even number), so that its CPU time
+    goes with it."""
+    return sorted(runs, key=lambda run: run.seconds)[(len(runs) - 1) // 2]
+
+
 def psql(url, command):
     binary = shutil.which("psql")
     if binary is None:
@@ -248,6 +275,22 @@ def start_up(bench_url):
     )
 
 
+def has_wal2json(url):
+    """Whether the server can load the wal2json output plugin (a temporary slot says)."""
+    connection = connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_create_logical_replication_slot(%s, 'wal2json', true)",
+                [f"wal2json_probe_{uuid.uuid4().hex[:8]}"],
+            )
+        return True
+    except psycopg2.errors.UndefinedFile:  # could not access file "wal2json"
+        return False
+    finally:
+        connection.close()  # drops the temporary slot
+
+
 def find_pg_recvlogical():
     """On PATH, or next to the server programs pg_config names (Debian keeps them off PATH)."""
     binary = shutil.which("pg_recvlogical")
@@ -259,25 +302,20 @@ def find_pg_recvlogical():
     return binary
 
 
-def pg_recvlogical(bench_url, publication, slot, end_lsn):
+PLUGIN_OPTIONS = {
+    "pgoutput": lambda publication: ("proto_version=1", f"publication_names={publication}"),
+    # JSON lines, one change per line, as the jsonl sink writes them.
+    "wal2json": lambda publication: ("format-version=2",),
+}
+
+
+def pg_recvlogical(bench_url, publication, slot, end_lsn, plugin="pgoutput"):
     binary = find_pg_recvlogical()
+    options = [f"--option={option}" for option in PLUGIN_OPTIONS[plugin](publication)]
     return run_measured(
         [
-            binary,
-            "--dbname",
-            bench_url,
-            "--slot",
-            slot,
-            "--start",
-            "--no-loop",
-            "--endpos",
-            end_lsn,
-            "--file",
-            "/dev/null",
-            "-o",
-            "proto_version=1",
-            "-o",
-            f"publication_names={publication}",
+            *(binary, "--dbname", bench_url, "--slot", slot, "--start", "--no-loop"),
+            *("--endpos", end_lsn, "--file", "/dev/null", *options),
         ]
     )
 
@@ -346,7 +384,7 @@ def delete_streams(redis_url, name):
         client.close()
 
 
-def consume_changes(bench_url, publication, slot, sink, changes, options=()):
+def consume_changes(bench_url, publication, slot, sink, changes, options=(), project=PROJECT):
     return run_measured(
         [
             sys.executable,
@@ -366,25 +404,31 @@ def consume_changes(bench_url, publication, slot, sink, changes, options=()):
             "0",
             *options,
         ],
-        cwd=PROJECT,
+        cwd=project,
         env=manage_environment(bench_url),
     )
 
 
-def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_file=None) -> Run:
+def drain_copy(
+    bench_url, name, contender, end_lsn, changes, redis_url, events_file=None, baseline=None
+) -> Run:
     """Drain a fresh copy of the backlog's slot with one contender."""
     slot = f"{name}_run"
+    plugin = "wal2json" if contender == "wal2json" else "pgoutput"
     # Every run starts from the same state: no events or checkpoint from an earlier run, and no
     # dirty pages of one left for the server to write out during this one.
     admin(
         bench_url,
         ("TRUNCATE changefeed_changeevent, changefeed_checkpoint",),
         ("CHECKPOINT",),
-        ("SELECT pg_copy_logical_replication_slot(%s, %s)", [name, slot]),
+        ("SELECT pg_copy_logical_replication_slot(%s, %s, false, %s)", [name, slot, plugin]),
     )
+    project = PROJECT
+    if contender.endswith(BASELINE):
+        contender, project = contender.removesuffix(BASELINE), baseline
     try:
-        if contender == "pg_recvlogical":
-            return pg_recvlogical(bench_url, name, slot, end_lsn)
+        if contender in ("pgoutput", "wal2json"):
+            return pg_recvlogical(bench_url, name, slot, end_lsn, plugin)
         if contender == "start-up":
             return start_up(bench_url)
         if contender == "ingest":
@@ -397,21 +441,30 @@ def drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_f
             delete_streams(redis_url, name)
             options = ("--redis-url", redis_url, "--redis-stream", redis_streams(name)[0])
             redis_before = redis_cpu_seconds(redis_url)
-            run = consume_changes(bench_url, name, slot, contender, changes, options)
+            run = consume_changes(bench_url, name, slot, contender, changes, options, project)
             return run._replace(redis_cpu_seconds=redis_cpu_seconds(redis_url) - redis_before)
-        return consume_changes(bench_url, name, slot, contender, changes)
+        return consume_changes(bench_url, name, slot, contender, changes, project=project)
     finally:
         drop_slots(bench_url, "slot_name = %s", [slot])
 
 
-def measure(url, name, changes, rounds, redis_url=None):
+def contenders_of(wal2json, redis_url, baseline):
+    contenders = [c for c in CONTENDERS if wal2json or c != "wal2json"]
+    sinks = [sink for sink in SINKS if redis_url or sink != "redis"]
+    contenders += [sink for sink in sinks if sink not in contenders]
+    if baseline:
+        contenders += [sink + BASELINE for sink in sinks]
+    return contenders
+
+
+def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=None):
     print(
         f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
         "transactions...",
         flush=True,
     )
     bench_url, end_lsn = build_backlog(url, name, changes)
-    contenders = CONTENDERS + (("redis",) if redis_url else ())
+    contenders = contenders_of(wal2json, redis_url, baseline)
     runs = {contender: [] for contender in contenders}
     scratch = tempfile.TemporaryDirectory(prefix="changefeed_benchmark_")
     try:
@@ -424,7 +477,16 @@ def measure(url, name, changes, rounds, redis_url=None):
             shift = round_ % len(contenders)
             for contender in contenders[shift:] + contenders[:shift]:
                 runs[contender].append(
-                    drain_copy(bench_url, name, contender, end_lsn, changes, redis_url, events_file)
+                    drain_copy(
+                        bench_url,
+                        name,
+                        contender,
+                        end_lsn,
+                        changes,
+                        redis_url,
+                        events_file,
+                        baseline,
+                    )
                 )
     finally:
         scratch.cleanup()
@@ -432,47 +494,64 @@ def measure(url, name, changes, rounds, redis_url=None):
             delete_streams(redis_url, name)
         drop_slots(url, "database = %s", [name])
         admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
-    # Each contender's best run, with the highest peak of its runs.
+    # Each contender's median run, with the highest peak of its runs.
     results = {
-        contender: fastest(results)._replace(peak_mb=max(run.peak_mb for run in results))
+        contender: median_run(results)._replace(peak_mb=max(run.peak_mb for run in results))
         for contender, results in runs.items()
     }
     report(results, runs, changes)
     return results
 
 
+def verdict(ratio, goal):
+    return f"(goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
+
+
 def report(results, runs, changes):
-    reference = results["pg_recvlogical"].seconds
+    """One line per contender: its median time, CPU, peak memory, ratios and goal; then, per
+    change, what each sink's CPU is next to what its goal leaves."""
+    floor = results["pgoutput"].seconds
     for contender, (elapsed, peak, cpu, _) in results.items():
+        sink = contender.removesuffix(BASELINE)
+        name = NAMES.get(contender, f"consume_changes {sink}")
+        if contender != sink:
+            name += " (baseline)"
+        ratios = [] if contender == "pgoutput" else [f"{elapsed / floor:4.2f}x pgoutput"]
+        if "wal2json" in results and contender not in ("pgoutput", "wal2json"):
+            ratios.append(f"{elapsed / results['wal2json'].seconds:4.2f}x wal2json")
+        if sink in GOALS:
+            other, goal = GOALS[sink]
+            if other in results and contender == sink:
+                ratio = elapsed / results[other].seconds
+                if other != "wal2json":
+                    ratios.append(f"{ratio:4.2f}x {other}")
+                ratios.append(verdict(ratio, goal))
+            elif contender == sink:
+                ratios.append(f"(goal <= {goal}x {other}: not judged, no {other} here)")
+            if sink + BASELINE in results and contender == sink:
+                ratios.append(f"{elapsed / results[sink + BASELINE].seconds:4.2f}x baseline")
         all_runs = ", ".join(f"{run.seconds:.2f}" for run in runs[contender])
-        ratio = elapsed / reference
-        if contender == "pg_recvlogical":
-            verdict = "reference"
-        elif contender in PARTS:
-            verdict = f"{ratio:4.2f}x"
-        else:
-            goal = GOALS[contender]
-            verdict = f"{ratio:4.2f}x (goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
-        if contender == "pg_recvlogical":
-            name = contender
-        else:
-            name = PARTS.get(contender, f"consume_changes {contender}")
         print(
-            f"  {name:<23} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {peak:6.1f} MB   {verdict}   "
-            f"runs: {all_runs}"
+            f"  {name:<34} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {peak:6.1f} MB   "
+            f"{'   '.join(ratios) or 'the floor'}   runs: {all_runs}"
         )
     start_up = results["start-up"]
-    floor = (reference + start_up.seconds) / reference
-    print(f"  No consumer can beat {floor:.2f}x here: the reference plus start-up.")
+    print(
+        f"  No consumer can beat {(floor + start_up.seconds) / floor:.2f}x pgoutput here: "
+        "pgoutput plus start-up."
+    )
     print("  Per change, past start-up: each sink's CPU, and the wall time its goal leaves:")
-    for sink, goal in GOALS.items():
+    for sink, (other, goal) in GOALS.items():
         if sink not in results:
             continue
         run = results[sink]
         cpu = (run.cpu_seconds - start_up.cpu_seconds) / changes * 1e6
-        left = (goal * reference - start_up.seconds) / changes * 1e6
         line = f"    consume_changes {sink:<7} {cpu:7.2f} us of CPU   goal leaves "
-        line += f"{left:7.2f} us" if left > 0 else "nothing (start-up alone is over it)"
+        if other not in results:
+            line += f"(not judged: no {other} here)"
+        else:
+            left = (goal * results[other].seconds - start_up.seconds) / changes * 1e6
+            line += f"{left:7.2f} us" if left > 0 else "nothing (start-up alone is over it)"
         if sink == "redis":
             line += f"   redis-server: {run.redis_cpu_seconds / changes * 1e6:.2f} us of CPU"
         print(line)
@@ -487,7 +566,9 @@ def main():
         help="PostgreSQL URL (default: DATABASE_URL)",
     )
     parser.add_argument("--changes", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3, help="runs per contender (best counts)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs per contender (the median counts)"
+    )
     parser.add_argument(
         "--name",
         default=DEFAULT_NAME,
@@ -498,6 +579,13 @@ def main():
         "--redis-url",
         help="Redis for the redis sink, with appendonly yes and appendfsync always (default: a "
         "redis-server of the benchmark's own, if one is on PATH)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another copy of this project (an earlier commit, say) whose sinks run as extra "
+        "contenders in the same rounds",
     )
     parser.add_argument(
         "--memory",
@@ -512,22 +600,31 @@ def main():
         parser.error(f"--changes must be at least {TRANSACTION_SIZE} and --rounds at least 1")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.name):
         parser.error("--name must be a lowercase SQL identifier of at most 41 characters")
+    if args.baseline and not (args.baseline / "manage.py").is_file():
+        parser.error(f"--baseline {args.baseline}: no manage.py there (give a project's folder)")
+    wal2json = has_wal2json(args.url)
+    if not wal2json:
+        print(
+            "The server has no wal2json output plugin (Debian: postgresql-15-wal2json): its "
+            "contender is skipped, and jsonl's goal is not judged."
+        )
     with own_redis_server() if args.redis_url is None else nullcontext(args.redis_url) as redis_url:
         if redis_url is None:
             print("No redis-server on PATH and no --redis-url: the redis sink is left out.")
-        compare(args, redis_url)
+        compare(args, redis_url, wal2json)
 
 
-def compare(args, redis_url):
-    small = measure(args.url, args.name, args.changes, args.rounds, redis_url)
+def compare(args, redis_url, wal2json):
+    options = {"redis_url": redis_url, "wal2json": wal2json, "baseline": args.baseline}
+    small = measure(args.url, args.name, args.changes, args.rounds, **options)
     if args.memory:
-        large = measure(args.url, args.name, 1_000_000, args.rounds, redis_url)
-        for sink in ("store", "jsonl", "redis") if redis_url else ("store", "jsonl"):
+        large = measure(args.url, args.name, 1_000_000, args.rounds, **options)
+        for sink in SINKS if redis_url else SINKS[:2]:
             growth = large[sink].peak_mb - small[sink].peak_mb
-            verdict = "ok" if growth <= MEMORY_GOAL_MB else "OVER GOAL"
+            verdict = "ok" if growth <= MEMORY_GROWTH_GOAL_MB else "OVER GOAL"
             print(
                 f"  {sink}: peak memory grew {growth:+.1f} MB from {args.changes:,} to "
-                f"1,000,000 changes (goal <= {MEMORY_GOAL_MB} MB: {verdict})"
+                f"1,000,000 changes (goal <= {MEMORY_GROWTH_GOAL_MB} MB: {verdict})"
             )
 
 

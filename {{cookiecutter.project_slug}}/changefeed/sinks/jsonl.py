@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Sequence
 
-from changefeed.envelopes import DebeziumEnvelope, feed_lines, json_lines
+from changefeed.envelopes import DebeziumEnvelope, feed_objects, json_lines
 from changefeed.models import SnapshotProgress
 from changefeed.transactions import SnapshotStep, Transaction
 
@@ -41,8 +41,8 @@ class JsonlSink:
 
     def encode(self, transactions: Sequence[Transaction]) -> list:
         if self.envelope is not None:
-            return json_lines(self.envelope.objects, transactions)
-        return feed_lines(self.slot, transactions)
+            return json_lines(self.envelope.objects(transactions))
+        return json_lines(feed_objects(self.slot, transactions))
 
     def write(self, transactions: Sequence[Transaction], pieces: list) -> None:
         if self.buffer is not None:

@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from changefeed.envelopes import DebeziumEnvelope, feed_objects
+from changefeed.envelopes import DebeziumEnvelope, feed_objects, json_objects
 from changefeed.models import SnapshotProgress
 from changefeed.replication import ChangeFeedError
 from changefeed.transactions import SnapshotStep, Transaction
@@ -203,9 +203,9 @@ class RedisStreamsSink:
         )
         first, last = entries.first, entries.last
         feed_field = bulk(FEED_FIELD)
+        values = iter(json_objects(self.objects_of(transactions)))
         for tx in transactions:
-            objects = self.objects_of(tx)
-            for change, value in zip(tx.changes, objects, strict=True):
+            for change, value in zip(tx.changes, values):  # noqa: B905 (one value per change)
                 stream = self._streams.get(change.table_name)
                 if stream is None:
                     stream = self._new_stream(change.table_name)
