@@ -503,43 +503,52 @@ def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=
     return results
 
 
-def verdict(ratio, goal):
-    return f"(goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
+def ratios(contender, results):
+    """The contender's median as ratios to pgoutput's, wal2json's, and its goal's reference
+    (with the verdict); a baseline's, to the sink it is the baseline of."""
+    elapsed = results[contender].seconds
+    sink = contender.removesuffix(BASELINE)
+    reference, goal = GOALS.get(sink, (None, None))
+    if contender == "pgoutput":
+        return "the floor"
+    if contender != sink:  # a baseline: next to the floor and wal2json only
+        reference = None
+    texts = []
+    for other in dict.fromkeys(("pgoutput", "wal2json", reference)):
+        if other is None or other == contender or (contender == "wal2json" and other != "pgoutput"):
+            continue
+        if other not in results:
+            if other == reference:
+                texts.append(f"(goal <= {goal}x {other}: not judged, no {other} here)")
+            continue
+        ratio = elapsed / results[other].seconds
+        text = f"{ratio:4.2f}x {other}"
+        if other == reference:
+            text += f" (goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
+        texts.append(text)
+    if contender == sink and sink + BASELINE in results:
+        texts.append(f"{elapsed / results[sink + BASELINE].seconds:4.2f}x its baseline")
+    return "   ".join(texts)
 
 
 def report(results, runs, changes):
     """One line per contender: its median time, CPU, peak memory, ratios and goal; then, per
     change, what each sink's CPU is next to what its goal leaves."""
-    floor = results["pgoutput"].seconds
     for contender, (elapsed, peak, cpu, _) in results.items():
         sink = contender.removesuffix(BASELINE)
         name = NAMES.get(contender, f"consume_changes {sink}")
         if contender != sink:
             name += " (baseline)"
-        ratios = [] if contender == "pgoutput" else [f"{elapsed / floor:4.2f}x pgoutput"]
-        if "wal2json" in results and contender not in ("pgoutput", "wal2json"):
-            ratios.append(f"{elapsed / results['wal2json'].seconds:4.2f}x wal2json")
-        if sink in GOALS:
-            other, goal = GOALS[sink]
-            if other in results and contender == sink:
-                ratio = elapsed / results[other].seconds
-                if other != "wal2json":
-                    ratios.append(f"{ratio:4.2f}x {other}")
-                ratios.append(verdict(ratio, goal))
-            elif contender == sink:
-                ratios.append(f"(goal <= {goal}x {other}: not judged, no {other} here)")
-            if sink + BASELINE in results and contender == sink:
-                ratios.append(f"{elapsed / results[sink + BASELINE].seconds:4.2f}x baseline")
         all_runs = ", ".join(f"{run.seconds:.2f}" for run in runs[contender])
         print(
             f"  {name:<34} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {peak:6.1f} MB   "
-            f"{'   '.join(ratios) or 'the floor'}   runs: {all_runs}"
+            f"{ratios(contender, results)}   runs: {all_runs}"
         )
-    start_up = results["start-up"]
-    print(
-        f"  No consumer can beat {(floor + start_up.seconds) / floor:.2f}x pgoutput here: "
-        "pgoutput plus start-up."
-    )
+    floor, start_up = results["pgoutput"].seconds, results["start-up"]
+    beaten = f"{(floor + start_up.seconds) / floor:.2f}x pgoutput"
+    if "wal2json" in results:
+        beaten += f" ({(floor + start_up.seconds) / results['wal2json'].seconds:.2f}x wal2json)"
+    print(f"  No consumer can beat {beaten} here: pgoutput plus start-up.")
     print("  Per change, past start-up: each sink's CPU, and the wall time its goal leaves:")
     for sink, (other, goal) in GOALS.items():
         if sink not in results:

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,12 @@ from changefeed.tests.source_databases import PROJECT
 pytestmark = pytest.mark.deep
 
 
+def server_has_wal2json(source):
+    """Whether the wal2json output plugin is in the server's library folder."""
+    (row,) = source.sql("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'")
+    return (Path(row["setting"]) / "wal2json.so").exists()
+
+
 def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(source):
     name = f"bench_{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
@@ -23,6 +30,8 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
             "benchmarks/changefeed_throughput.py",
             source.url(),  # any database: the benchmark makes its own scratch database
             *("--changes", "1000", "--rounds", "2", "--name", name),
+            # The project as its own baseline: its sinks run twice per round.
+            *("--baseline", str(PROJECT)),
         ],
         cwd=PROJECT,
         capture_output=True,
@@ -37,38 +46,73 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
         assert line, f"{pattern!r} not in:\n{result.stdout}"
         return line
 
-    figures = r"\s+(\d+\.\d\d) s\s+cpu\s+(\d+\.\d\d) s\s+peak\s+(\d+\.\d) MB\s+"
-    runs = r"\s+runs: \d+\.\d\d, \d+\.\d\d$"
-    reference = printed(rf"^  pg_recvlogical{figures}reference{runs}")
-    # The parts measured alone: Django's start-up, and the server storing the same events.
-    start_up = printed(rf"^  start-up \(--help\){figures}\d+\.\d\dx{runs}")
-    printed(rf"^  store ingest \(COPY\){figures}\d+\.\d\dx{runs}")
-    floor = float(printed(r"^  No consumer can beat (\d+\.\d\d)x here")[1])
-    # The reference plus start-up, over the reference: of the unrounded times, within rounding.
-    base, extra, start_up_cpu = float(reference[1]), float(start_up[1]), float(start_up[2])
-    assert (base + extra - 0.01) / (base + 0.005) - 0.005 <= floor
-    assert floor <= (base + extra + 0.01) / max(base - 0.005, 0.001) + 0.005
-    # The redis sink runs on a redis-server of the benchmark's own (the tests need one on PATH).
-    for sink, goal in (("store", 2.0), ("jsonl", 1.3), ("redis", 1.5)):
-        line = printed(
-            rf"^  consume_changes {sink}{figures}(\d+\.\d\d)x \(goal <= {goal}x: (ok|OVER GOAL)\)"
-            rf"{runs}"
+    def seconds(line):
+        """A line's median: the lower middle of its two runs."""
+        runs = [float(run) for run in line["runs"].split(", ")]
+        assert float(line["seconds"]) == min(runs)
+        return float(line["seconds"])
+
+    def assert_ratio(printed_ratio, numerator, denominator):
+        """A ratio is of the unrounded times: check it against the printed ones' rounding."""
+        ratio = float(printed_ratio)
+        assert (numerator - 0.005) / (denominator + 0.005) - 0.005 <= ratio
+        assert ratio <= (numerator + 0.005) / max(denominator - 0.005, 0.001) + 0.005
+
+    figures = r"\s+(?P<seconds>\d+\.\d\d) s\s+cpu\s+(?P<cpu>\d+\.\d\d) s\s+peak\s+\d+\.\d MB\s+"
+    runs = r"\s+runs: (?P<runs>\d+\.\d\d, \d+\.\d\d)$"
+    times = {"pgoutput": seconds(printed(rf"^  pg_recvlogical pgoutput{figures}the floor{runs}"))}
+    if server_has_wal2json(source):
+        wal2json = printed(
+            rf"^  pg_recvlogical wal2json{figures}(?P<ratio>\d+\.\d\d)x pgoutput{runs}"
         )
-        # The ratio is of the unrounded times: check it against the printed ones' rounding.
-        seconds, cpu, ratio = float(line[1]), float(line[2]), float(line[4])
-        assert (seconds - 0.005) / (base + 0.005) - 0.005 <= ratio
-        assert ratio <= (seconds + 0.005) / max(base - 0.005, 0.001) + 0.005
+        times["wal2json"] = seconds(wal2json)
+        assert_ratio(wal2json["ratio"], times["wal2json"], times["pgoutput"])
+    else:
+        printed(r"^The server has no wal2json output plugin .*: its contender is skipped")
+    # The parts measured alone: Django's start-up, and the server storing the same events.
+    start_up = printed(rf"^  start-up \(--help\){figures}(?P<ratio>\d+\.\d\d)x pgoutput")
+    printed(r"^  store ingest \(COPY\)" + figures)
+    floor = float(printed(r"^  No consumer can beat (\d+\.\d\d)x pgoutput")[1])
+    assert_ratio(floor, times["pgoutput"] + seconds_of(start_up), times["pgoutput"])
+    # The redis sink runs on a redis-server of the benchmark's own (the tests need one on PATH).
+    for sink, reference, goal in (
+        ("jsonl", "wal2json", 1.0),
+        ("store", "jsonl", 1.2),
+        ("redis", "jsonl", 1.2),
+    ):
+        line = printed(rf"^  consume_changes {sink}{figures}(?P<ratio>\d+\.\d\d)x pgoutput.*{runs}")
+        times[sink] = seconds(line)
+        assert_ratio(line["ratio"], times[sink], times["pgoutput"])
+        if reference in times:
+            judged = re.search(
+                rf"   (\d+\.\d\d)x {reference} \(goal <= {goal}x: (ok|OVER GOAL)\)", line[0]
+            )
+            assert judged, line[0]
+            assert_ratio(judged[1], times[sink], times[reference])
+            assert (judged[2] == "ok") == (times[sink] / times[reference] <= goal + 0.01) or (
+                abs(times[sink] / times[reference] - goal)
+                < 0.02  # too close to call on rounded times
+            )
+        else:
+            assert f"(goal <= {goal}x {reference}: not judged, no {reference} here)" in line[0]
+        # Its baseline (here the same code) ran in the same rounds.
+        baseline = printed(rf"^  consume_changes {sink} \(baseline\){figures}.*{runs}")
+        in_line = re.search(r"   (\d+\.\d\d)x its baseline", line[0])
+        assert in_line, line[0]
+        assert_ratio(in_line[1], times[sink], seconds(baseline))
         # Per change (here 1,000 of them), past start-up: the sink's CPU and what its goal leaves.
         per_change = printed(
-            rf"^    consume_changes {sink}\s+(-?\d+\.\d\d) us of CPU   goal leaves "
-            r"(?:(\d+\.\d\d) us|nothing \(start-up alone is over it\))"
+            rf"^    consume_changes {sink}\s+(-?\d+\.\d\d) us of CPU   goal leaves\s+"
+            r"(?:(\d+\.\d\d) us|nothing \(start-up alone is over it\)|\(not judged: no \w+ here\))"
         )
-        assert abs(float(per_change[1]) - (cpu - start_up_cpu) * 1000) <= 0.01 * 1000 + 0.01
-        left = (goal * base - extra) * 1000  # in microseconds per change, of the rounded times
-        if per_change[2] is None:
-            assert left <= (goal + 1) * 0.005 * 1000
-        else:
-            assert abs(float(per_change[2]) - left) <= (goal + 1) * 0.005 * 1000 + 0.01
+        cpu_past_start_up = (float(line["cpu"]) - float(start_up["cpu"])) * 1000
+        assert abs(float(per_change[1]) - cpu_past_start_up) <= 0.01 * 1000 + 0.01
+        if reference in times:
+            left = (goal * times[reference] - seconds_of(start_up)) * 1000  # us per change
+            if per_change[2] is None:
+                assert left <= (goal + 1) * 0.005 * 1000
+            else:
+                assert abs(float(per_change[2]) - left) <= (goal + 1) * 0.005 * 1000 + 0.01
     # redis-server's own CPU during the redis run: it added 1,000 entries, so it did work.
     redis_server = printed(r"^    consume_changes redis .*redis-server: (\d+\.\d\d) us of CPU$")
     assert float(redis_server[1]) > 0
@@ -76,6 +120,23 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     assert source.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
     slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s"
     assert source.sql(slots, [f"{name}%"]) == []
+
+
+def seconds_of(line):
+    return float(line["seconds"])
+
+
+def test_the_benchmark_refuses_a_baseline_that_is_not_a_project(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "benchmarks/changefeed_throughput.py", "postgres://localhost/x"]
+        + ["--baseline", str(tmp_path)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"--baseline {tmp_path}: no manage.py there" in result.stderr.splitlines()[-1]
 
 
 def test_the_snapshot_benchmark_reads_a_table_with_every_contender_and_cleans_up(source):
