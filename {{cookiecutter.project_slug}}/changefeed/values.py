@@ -55,10 +55,12 @@ class JsonText(str):
 
 
 def _json_text(text: str) -> JsonText:
-    # A json value keeps its input's whitespace, line breaks included (inside strings they are
-    # always escaped): a JSON line must not break, so they become spaces.
-    if "\n" in text or "\r" in text:
-        text = text.replace("\n", " ").replace("\r", " ")
+    # A json value keeps its input's whitespace, line breaks and tabs included (inside strings
+    # they are always escaped): a JSON line must not break, and the sinks' encodings use raw
+    # line breaks and tabs as separators (changefeed.envelopes, changefeed.sinks.store), so they
+    # become spaces.
+    if "\n" in text or "\r" in text or "\t" in text:
+        text = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
     return JsonText(text)
 
 

@@ -59,14 +59,6 @@ def _embed_for_jsonb(value):
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
-def _copy_json(value) -> str:
-    # orjson escapes every control character, so only backslashes need COPY's escaping.
-    if value is None:
-        return "\\N"
-    json = orjson.dumps(value, default=_embed_for_jsonb, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
-    return json.decode().replace("\\", "\\\\")
-
-
 def copy_rows(cursor, statement: str, data: str) -> None:
     """COPY ... FROM STDIN through a psycopg2 or a psycopg 3 cursor (Django runs on either)."""
     if hasattr(cursor, "copy_expert"):  # psycopg2
@@ -78,11 +70,20 @@ def copy_rows(cursor, statement: str, data: str) -> None:
             copy.write(data)
 
 
+# Raw control characters, which orjson never writes (it escapes them inside strings, and json
+# values have theirs replaced: changefeed.values): in the JSON of a whole batch, written in one
+# orjson call, they mark COPY's column and line separators and NULLs, found without parsing.
+_COLUMN = orjson.Fragment(b"\t")
+_LINE = orjson.Fragment(b"\n")
+_NULL = orjson.Fragment(b"\x00")
+
+
 def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
     """The batch's changes in COPY's text format, one line per ChangeEvent."""
     slot = _copy_text(slot)
     tables: dict[str, str] = {}  # escaped once per batch: few tables, many changes
-    lines = []
+    heads = []  # each line's columns up to its first JSON one
+    json_columns = []
     for tx in transactions:
         # The transaction's columns come first, so they are formatted once per transaction.
         prefix = f"{slot}\t{tx.commit_lsn}\t{tx.xid}\t{tx.commit_time.isoformat()}\t"
@@ -90,13 +91,28 @@ def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
             table = tables.get(change.table_name)
             if table is None:
                 table = tables[change.table_name] = _copy_text(change.table_name)
-            unchanged = _copy_json(change.unchanged_toast) if change.unchanged_toast else "[]"
-            lines.append(
-                f"{prefix}{change.lsn}\t{change.position}\t{table}\t{change.operation}\t"
-                f"{_copy_json(change.primary_key)}\t{_copy_json(change.old)}\t"
-                f"{_copy_json(change.new)}\t{unchanged}\n"
+            heads.append(f"{prefix}{change.lsn}\t{change.position}\t{table}\t{change.operation}\t")
+            key, old, new = change.primary_key, change.old, change.new
+            json_columns += (
+                _NULL if key is None else key,
+                _COLUMN,
+                _NULL if old is None else old,
+                _COLUMN,
+                _NULL if new is None else new,
+                _COLUMN,
+                change.unchanged_toast,
+                _LINE,
             )
-    return "".join(lines)
+    if not heads:
+        return ""
+    json_columns.pop()  # no line separator after the last
+    data = orjson.dumps(
+        json_columns, default=_embed_for_jsonb, option=orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
+    # '[k,\t,o,\t,n,\t,u,\n,k,...]': JSON's backslashes are the only ones, and COPY doubles them.
+    data = data[1:-1].replace(b"\\", b"\\\\").replace(b",\t,", b"\t").replace(b"\x00", b"\\N")
+    lines = data.decode().split(",\n,")
+    return "".join([f"{head}{columns}\n" for head, columns in zip(heads, lines, strict=True)])
 
 
 class StoreSink:

@@ -27,6 +27,7 @@ VALUES = {
     5: '{"z": 1, "a": 2, "z": 3}',  # duplicate keys: json keeps them, jsonb keeps the last
     6: '{\n  "a": [1,\r\n 2]\n}',  # line breaks between tokens
     7: '{"s": "a\\u0000b"}',  # NUL: json takes it, jsonb refuses it
+    8: '{\t"t":\t[1,\t2]}',  # tabs between tokens: COPY's column separator
 }
 NOT_JSONB = {7}
 
