@@ -170,9 +170,10 @@ def test_the_baked_project_passes_its_own_test_suite(default_project):
 
 
 def test_a_secure_bake_passes_its_own_test_suite(cookies):
-    # Secure mode changes compose.yaml and .env: Electric gets the key, Django signs with it.
-    # The change feed's fault scenarios do not depend on it, and ran on the defaults' bake.
-    assert_its_test_suite_passes(bake_ok(cookies, electric_auth_mode="secure"), "-m", "not faults")
+    # Secure mode changes compose.yaml, .env and the token Django signs, which the quick suite
+    # covers (compose, settings, tokens, the client). The deep suites (migrations through the
+    # proxy, the change feed end to end) do not depend on it, and ran on the defaults' bake.
+    assert_its_test_suite_passes(bake_ok(cookies, electric_auth_mode="secure"))
 
 
 CHANGE_FEED_WORDS = re.compile(
@@ -211,6 +212,8 @@ def test_a_bake_without_the_sample_app_passes_its_suite(cookies):
     settings.write_text(edited)
     assert '"items"' not in edited
 
-    # The fault scenarios (crash loops, restarts) use tables of their own, as every change-feed
-    # test does, and ran on the defaults' bake: run the rest here, to keep the suite's time.
-    assert_it_passes_its_checks_and_suite(project, "-m", "not faults")
+    # The quick suite, and the deep suites of migrations (they migrate the whole project, which
+    # had the sample's migrations). The change feed's deep suites use tables of their own, as
+    # every change-feed test does, and ran on the defaults' bake.
+    assert_it_passes_its_checks_and_suite(project)
+    assert_its_test_suite_passes(project, "-m", "deep", "electric")

@@ -3,6 +3,7 @@
 import io
 import logging
 from collections.abc import Sequence
+from itertools import chain, repeat
 
 import orjson
 import psycopg2
@@ -59,12 +60,13 @@ def _embed_for_jsonb(value):
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
-def copy_rows(cursor, statement: str, data: str) -> None:
+def copy_rows(cursor, statement: str, data: bytes) -> None:
     """COPY ... FROM STDIN through a psycopg2 or a psycopg 3 cursor (Django runs on either)."""
     if hasattr(cursor, "copy_expert"):  # psycopg2
         # In one piece: psycopg2 would read 8 kB at a time, and between pieces this thread waits
-        # for the GIL while the stream's thread decodes.
-        cursor.copy_expert(statement, io.StringIO(data), size=max(len(data), 1))
+        # for the GIL while the stream's thread decodes. Bytes, not text: a StringIO would hold
+        # four bytes per character, and its whole read shares the buffer instead of copying it.
+        cursor.copy_expert(statement, io.BytesIO(data), size=max(len(data), 1))
     else:
         with cursor.copy(statement) as copy:
             copy.write(data)
@@ -78,20 +80,28 @@ _LINE = orjson.Fragment(b"\n")
 _NULL = orjson.Fragment(b"\x00")
 
 
-def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
-    """The batch's changes in COPY's text format, one line per ChangeEvent."""
-    slot = _copy_text(slot)
-    tables: dict[str, str] = {}  # escaped once per batch: few tables, many changes
+def copy_lines(slot: str, transactions: Sequence[Transaction]) -> bytes:
+    """The batch's changes in COPY's text format, one line per ChangeEvent, UTF-8 encoded."""
+    slot_text = _copy_text(slot).encode()
+    tables: dict[str, bytes] = {}  # escaped once per batch: few tables, many changes
     heads = []  # each line's columns up to its first JSON one
     json_columns = []
     for tx in transactions:
         # The transaction's columns come first, so they are formatted once per transaction.
-        prefix = f"{slot}\t{tx.commit_lsn}\t{tx.xid}\t{tx.commit_time.isoformat()}\t"
+        prefix = b"%b\t%d\t%d\t%b\t" % (
+            slot_text,
+            tx.commit_lsn,
+            tx.xid,
+            tx.commit_time.isoformat().encode(),
+        )
         for change in tx.changes:
             table = tables.get(change.table_name)
             if table is None:
-                table = tables[change.table_name] = _copy_text(change.table_name)
-            heads.append(f"{prefix}{change.lsn}\t{change.position}\t{table}\t{change.operation}\t")
+                table = tables[change.table_name] = _copy_text(change.table_name).encode()
+            heads.append(
+                b"%b%d\t%d\t%b\t%b\t"
+                % (prefix, change.lsn, change.position, table, change.operation.encode())
+            )
             key, old, new = change.primary_key, change.old, change.new
             json_columns += (
                 _NULL if key is None else key,
@@ -104,15 +114,18 @@ def copy_lines(slot: str, transactions: Sequence[Transaction]) -> str:
                 _LINE,
             )
     if not heads:
-        return ""
+        return b""
     json_columns.pop()  # no line separator after the last
     data = orjson.dumps(
         json_columns, default=_embed_for_jsonb, option=orjson.OPT_PASSTHROUGH_SUBCLASS
     )
     # '[k,\t,o,\t,n,\t,u,\n,k,...]': JSON's backslashes are the only ones, and COPY doubles them.
-    data = data[1:-1].replace(b"\\", b"\\\\").replace(b",\t,", b"\t").replace(b"\x00", b"\\N")
-    lines = data.decode().split(",\n,")
-    return "".join([f"{head}{columns}\n" for head, columns in zip(heads, lines, strict=True)])
+    data = data.replace(b"\\", b"\\\\").replace(b",\t,", b"\t").replace(b"\x00", b"\\N")
+    lines = data[1:-1].split(b",\n,")
+    del data  # a large value: held as the lines only from here
+    if len(lines) != len(heads):
+        raise AssertionError(f"{len(lines)} lines of JSON columns for {len(heads)} changes")
+    return b"".join(chain.from_iterable(zip(heads, lines, repeat(b"\n"))))
 
 
 class StoreSink:
@@ -136,10 +149,10 @@ class StoreSink:
     def snapshot_steps(self) -> dict[str, SnapshotStep]:
         return SnapshotProgress.objects.using(self.database).steps(self.slot)
 
-    def encode(self, transactions: Sequence[Transaction]) -> str:
+    def encode(self, transactions: Sequence[Transaction]) -> bytes:
         return copy_lines(self.slot, transactions)
 
-    def write(self, transactions: Sequence[Transaction], data: str) -> None:
+    def write(self, transactions: Sequence[Transaction], data: bytes) -> None:
         try:
             self._write(transactions, data)
         except DETERMINISTIC_ERRORS as error:
@@ -153,7 +166,7 @@ class StoreSink:
                 "any value, or leave the table out of CHANGEFEED_TABLES."
             ) from None
 
-    def _write(self, transactions: Sequence[Transaction], data: str) -> None:
+    def _write(self, transactions: Sequence[Transaction], data: bytes) -> None:
         with transaction.atomic(using=self.database):
             if data:
                 # The driver's own cursor: Django's cannot COPY, and with DEBUG on it would keep
