@@ -1,11 +1,11 @@
-"""How fast, and in how much memory, consume_changes drains a backlog, next to what a user would
-run instead.
+"""How fast consume_changes drains a backlog, and in how much memory, next to pg_recvlogical.
 
     python benchmarks/changefeed_throughput.py postgres://postgres:secret@localhost:5432/postgres
 
-The URL names a server with wal_level=logical, and its superuser `postgres` (the migrations run
-through the `proxy` alias, which connects as `postgres`, as Electric's proxy does; the benchmark
-also runs CHECKPOINT). It works in a scratch database of its own, dropped afterwards.
+It races what a user would run instead. The URL names a server with wal_level=logical, and its
+superuser `postgres` (the migrations run through the `proxy` alias, which connects as `postgres`,
+as Electric's proxy does; the benchmark also runs CHECKPOINT). It works in a scratch database of
+its own, dropped afterwards.
 It builds a backlog of row changes (inserts, updates and deletes of a table of its own, shaped
 like the sample app's `items`, 100 per transaction) behind a replication slot, then drains a fresh
 copy of that slot with each contender:
@@ -38,8 +38,10 @@ baseline's: a change's effect, measured on the same backlog at the same time.
 Each of --rounds rounds runs every contender once, in rotating order, and each contender's median
 time counts (with an even number of rounds, the lower middle one): on a shared machine a single
 run can be off by a third either way. It prints the times as ratios to pgoutput's and wal2json's,
-the CPU time of each process's median run and its peak memory (the highest of its runs); with
---memory it repeats at 1,000,000 changes and prints how much the consumer's peak grew.
+the CPU time of each process's median run and, for the Python processes, the peak memory (the
+highest of their runs; a child's peak includes this script's memory at its start, which only
+Python processes exceed); with --memory it repeats at 1,000,000 changes and prints how much the
+consumer's peak grew.
 
 Goals: jsonl <= 1.0x wal2json; store and redis <= 1.2x jsonl; and the consumer's memory flat
 (no more than 10 MB more at 1,000,000 changes than at 200,000). A goal that is met prints "ok".
@@ -110,6 +112,16 @@ MEMORY_GROWTH_GOAL_MB = 10
 # The snapshot benchmark's memory goal (it holds a chunk at a time).
 MEMORY_GOAL_MB = 25
 BASELINE = "@baseline"  # the suffix of a --baseline project's contenders
+C_PROGRAMS = ("pgoutput", "wal2json", "ingest")  # pg_recvlogical and psql
+
+
+def redacted(url):
+    """The URL without its password, to print."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def with_database(url, name):
@@ -177,12 +189,15 @@ def build_backlog(url, name, changes):
     bench_url = with_database(url, name)
     # --skip-checks: CHANGEFEED_TABLES may name tables of the project that this scratch database
     # is not about; the benchmark's table is created below and passed as --tables.
-    subprocess.run(
+    migrated = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--database=proxy", "--skip-checks", "-v", "0"],
         cwd=PROJECT,
         env=manage_environment(bench_url),
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if migrated.returncode != 0:
+        raise SystemExit(f"Migrating the scratch database failed:\n{migrated.stderr}")
     connection = connect(bench_url)
     with connection.cursor() as cursor:
         cursor.execute(CREATE_TABLE)
@@ -339,6 +354,7 @@ def own_redis_server():
                 *("--appendonly", "yes", "--appendfsync", "always"),
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C stops the benchmark, which cleans up, then it
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:
@@ -460,7 +476,7 @@ def contenders_of(wal2json, redis_url, baseline):
 def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=None):
     print(
         f"Building a backlog of {changes:,} changes in {changes // TRANSACTION_SIZE:,} "
-        "transactions...",
+        f"transactions of {TRANSACTION_SIZE}...",
         flush=True,
     )
     bench_url, end_lsn = build_backlog(url, name, changes)
@@ -489,11 +505,12 @@ def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=
                     )
                 )
     finally:
+        # The slots first: a slot left behind keeps the server's WAL.
+        drop_slots(url, "database = %s", [name])
+        admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
         scratch.cleanup()
         if redis_url:
             delete_streams(redis_url, name)
-        drop_slots(url, "database = %s", [name])
-        admin(url, (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",))
     # Each contender's median run, with the highest peak of its runs.
     results = {
         contender: median_run(results)._replace(peak_mb=max(run.peak_mb for run in results))
@@ -504,19 +521,16 @@ def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=
 
 
 def ratios(contender, results):
-    """The contender's median as ratios to pgoutput's, wal2json's, and its goal's reference
-    (with the verdict); a baseline's, to the sink it is the baseline of."""
-    elapsed = results[contender].seconds
-    sink = contender.removesuffix(BASELINE)
-    reference, goal = GOALS.get(sink, (None, None))
+    """What the contender's median is next to: pgoutput's (the floor), for every contender;
+    wal2json's, for the sinks and their baselines; for a sink, its goal's reference with the
+    verdict, and its baseline."""
     if contender == "pgoutput":
         return "the floor"
-    if contender != sink:  # a baseline: next to the floor and wal2json only
-        reference = None
+    elapsed = results[contender].seconds
+    others = ["pgoutput"] if contender in NAMES else ["pgoutput", "wal2json"]
+    reference, goal = GOALS.get(contender, (None, None))
     texts = []
-    for other in dict.fromkeys(("pgoutput", "wal2json", reference)):
-        if other is None or other == contender or (contender == "wal2json" and other != "pgoutput"):
-            continue
+    for other in dict.fromkeys([*others, reference] if reference else others):
         if other not in results:
             if other == reference:
                 texts.append(f"(goal <= {goal}x {other}: not judged, no {other} here)")
@@ -526,23 +540,31 @@ def ratios(contender, results):
         if other == reference:
             text += f" (goal <= {goal}x: {'ok' if ratio <= goal else 'OVER GOAL'})"
         texts.append(text)
-    if contender == sink and sink + BASELINE in results:
-        texts.append(f"{elapsed / results[sink + BASELINE].seconds:4.2f}x its baseline")
+    if contender + BASELINE in results:
+        texts.append(f"{elapsed / results[contender + BASELINE].seconds:4.2f}x its baseline")
     return "   ".join(texts)
 
 
 def report(results, runs, changes):
     """One line per contender: its median time, CPU, peak memory, ratios and goal; then, per
     change, what each sink's CPU is next to what its goal leaves."""
+    rounds = len(runs["pgoutput"])
+    print(
+        f"  Medians of {rounds} rounds: the median run's CPU, the highest peak memory, every "
+        "run's time, the medians' ratios."
+    )
     for contender, (elapsed, peak, cpu, _) in results.items():
         sink = contender.removesuffix(BASELINE)
         name = NAMES.get(contender, f"consume_changes {sink}")
         if contender != sink:
             name += " (baseline)"
+        # A child's peak counts this script's memory at its start (Linux carries it over the
+        # exec): only Python processes, which use more, have a peak of their own to show.
+        memory = f"{'-':>6}   " if contender in C_PROGRAMS else f"{peak:6.1f} MB"
         all_runs = ", ".join(f"{run.seconds:.2f}" for run in runs[contender])
         print(
-            f"  {name:<34} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {peak:6.1f} MB   "
-            f"{ratios(contender, results)}   runs: {all_runs}"
+            f"  {name:<34} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {memory}   runs: {all_runs}"
+            f"   {ratios(contender, results)}"
         )
     floor, start_up = results["pgoutput"].seconds, results["start-up"]
     beaten = f"{(floor + start_up.seconds) / floor:.2f}x pgoutput"
@@ -574,7 +596,13 @@ def main():
         default=os.environ.get("DATABASE_URL"),
         help="PostgreSQL URL (default: DATABASE_URL)",
     )
-    parser.add_argument("--changes", type=int, default=200_000)
+    parser.add_argument(
+        "--changes",
+        type=int,
+        default=200_000,
+        help=f"the backlog's size, a multiple of {TRANSACTION_SIZE} (default 200,000; judge the "
+        "goals at this size or more: on a small backlog, start-up alone is over them)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=3, help="runs per contender (the median counts)"
     )
@@ -605,13 +633,17 @@ def main():
     if not args.url:
         parser.error("give a PostgreSQL URL, or set DATABASE_URL")
 
-    if args.changes < TRANSACTION_SIZE or args.rounds < 1:
-        parser.error(f"--changes must be at least {TRANSACTION_SIZE} and --rounds at least 1")
+    if args.changes < TRANSACTION_SIZE or args.changes % TRANSACTION_SIZE or args.rounds < 1:
+        parser.error(f"--changes must be a multiple of {TRANSACTION_SIZE}, and --rounds at least 1")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.name):
         parser.error("--name must be a lowercase SQL identifier of at most 41 characters")
     if args.baseline and not (args.baseline / "manage.py").is_file():
         parser.error(f"--baseline {args.baseline}: no manage.py there (give a project's folder)")
-    wal2json = has_wal2json(args.url)
+    try:
+        wal2json = has_wal2json(args.url)
+    except psycopg2.Error as error:
+        reason = str(error).strip().splitlines()[0]
+        raise SystemExit(f"Cannot use {redacted(args.url)}: {reason}") from None
     if not wal2json:
         print(
             "The server has no wal2json output plugin (Debian: postgresql-15-wal2json): its "

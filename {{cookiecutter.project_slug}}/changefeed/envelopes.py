@@ -1,6 +1,7 @@
 """How a change is written as JSON, for the sinks that write JSON (jsonl, redis).
 
-Two formats, each one JSON object per change:
+Two formats, each one JSON object per change (a dict, which `json_lines` and `json_objects` turn
+into JSON a whole batch at a time):
 
 - `feed` (the default): the transaction's fields (slot, commit_lsn, xid, commit_time) followed
   by the Change's (lsn, position, table_name, operation, primary_key, old, new,
@@ -112,22 +113,25 @@ class DebeziumEnvelope:
 
 # A raw line break. orjson escapes every line break inside a string, and json values have theirs
 # replaced (changefeed.values), so in its output a raw one can only be this separator: a batch is
-# written in one orjson call, and each change's JSON is found in it without parsing.
+# written in one orjson call, and each change's JSON is found in it without parsing. A call per
+# change would cost more than the encoding itself: each output is an allocation of its own.
 _SEPARATOR = orjson.Fragment(b"\n")
 # Past this size, a batch's lines are written as views of orjson's output rather than copied.
 _LARGE_OUTPUT = 1 << 24
 
 
-def json_lines(objects: list) -> list:
-    """The objects as JSON lines, in pieces to write one after the other.
-
-    One orjson call for them all, with a separator between each two: ``[a,\\n,b]``. A call per
-    object would cost twice as much: each output is an allocation of its own (measured)."""
-    if not objects:
-        return []
+def _separated_json(objects: list) -> bytes:
+    """The objects' JSON in one orjson call, a separator between each two: '[a,\\n,b]'."""
     items = [_SEPARATOR] * (2 * len(objects) - 1)
     items[::2] = objects
-    out = dumps(items)
+    return dumps(items)
+
+
+def json_lines(objects: list) -> list:
+    """The objects as JSON lines, in pieces to write one after the other."""
+    if not objects:
+        return []
+    out = _separated_json(objects)
     if len(out) < _LARGE_OUTPUT:
         return [out[1:-1].replace(b",\n,", b"\n"), b"\n"]
     # A large value is held once as text and once as JSON, never copied again on its way out.
@@ -140,9 +144,7 @@ def json_lines(objects: list) -> list:
 
 
 def json_objects(objects: list) -> list[bytes]:
-    """The objects' JSON, one bytes each, from one orjson call (see json_lines)."""
+    """The objects' JSON, one bytes each."""
     if not objects:
         return []
-    items = [_SEPARATOR] * (2 * len(objects) - 1)
-    items[::2] = objects
-    return dumps(items)[1:-1].split(b",\n,")
+    return _separated_json(objects)[1:-1].split(b",\n,")
