@@ -40,8 +40,8 @@ time counts (with an even number of rounds, the lower middle one): on a shared m
 run can be off by a third either way. It prints the times as ratios to pgoutput's and wal2json's,
 the CPU time of each process's median run and, for the Python processes, the peak memory (the
 highest of their runs; a child's peak includes this script's memory at its start, which only
-Python processes exceed); with --memory it repeats at 1,000,000 changes and prints how much the
-consumer's peak grew.
+Python processes exceed); with --memory it repeats at a larger size (1,000,000 changes unless it
+says otherwise) and prints how much the consumer's peak grew.
 
 Goals: jsonl <= 1.0x wal2json; store and redis <= 1.2x jsonl; and the consumer's memory flat
 (no more than 10 MB more at 1,000,000 changes than at 200,000). A goal that is met prints "ok".
@@ -77,7 +77,7 @@ import redis
 PROJECT = Path(__file__).resolve().parent.parent
 # The scratch database, its publication and its slot (never read: each run drains a copy).
 DEFAULT_NAME = "changefeed_benchmark"
-# pg_recvlogical's two runs: on the slot itself, and on a wal2json copy of it.
+# pgoutput and wal2json are pg_recvlogical's two runs: on the slot, and on a wal2json copy of it.
 CONTENDERS = ("pgoutput", "wal2json", "start-up", "ingest", "jsonl", "store")
 SINKS = ("jsonl", "store", "redis")
 NAMES = {
@@ -479,11 +479,11 @@ def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=
         f"transactions of {TRANSACTION_SIZE}...",
         flush=True,
     )
-    bench_url, end_lsn = build_backlog(url, name, changes)
     contenders = contenders_of(wal2json, redis_url, baseline)
     runs = {contender: [] for contender in contenders}
     scratch = tempfile.TemporaryDirectory(prefix="changefeed_benchmark_")
     try:
+        bench_url, end_lsn = build_backlog(url, name, changes)
         # The events the ingest stores: those of a store run, untimed.
         events_file = Path(scratch.name) / "events.copy"
         drain_copy(bench_url, name, "store", end_lsn, changes, redis_url)
@@ -626,15 +626,24 @@ def main():
     )
     parser.add_argument(
         "--memory",
-        action="store_true",
-        help="also run at 1,000,000 changes and compare peak memory",
+        nargs="?",
+        type=int,
+        const=1_000_000,
+        metavar="CHANGES",
+        help="also run at CHANGES changes (default 1,000,000) and compare peak memory",
     )
     args = parser.parse_args()
     if not args.url:
         parser.error("give a PostgreSQL URL, or set DATABASE_URL")
 
-    if args.changes < TRANSACTION_SIZE or args.changes % TRANSACTION_SIZE or args.rounds < 1:
-        parser.error(f"--changes must be a multiple of {TRANSACTION_SIZE}, and --rounds at least 1")
+    for size in (args.changes, args.memory or args.changes):
+        if size < TRANSACTION_SIZE or size % TRANSACTION_SIZE or args.rounds < 1:
+            parser.error(
+                f"--changes and --memory must be multiples of {TRANSACTION_SIZE}, and --rounds at "
+                "least 1"
+            )
+    if args.memory is not None and args.memory <= args.changes:
+        parser.error("--memory must be more changes than --changes")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.name):
         parser.error("--name must be a lowercase SQL identifier of at most 41 characters")
     if args.baseline and not (args.baseline / "manage.py").is_file():
@@ -659,13 +668,13 @@ def compare(args, redis_url, wal2json):
     options = {"redis_url": redis_url, "wal2json": wal2json, "baseline": args.baseline}
     small = measure(args.url, args.name, args.changes, args.rounds, **options)
     if args.memory:
-        large = measure(args.url, args.name, 1_000_000, args.rounds, **options)
+        large = measure(args.url, args.name, args.memory, args.rounds, **options)
         for sink in SINKS if redis_url else SINKS[:2]:
             growth = large[sink].peak_mb - small[sink].peak_mb
             verdict = "ok" if growth <= MEMORY_GROWTH_GOAL_MB else "OVER GOAL"
             print(
                 f"  {sink}: peak memory grew {growth:+.1f} MB from {args.changes:,} to "
-                f"1,000,000 changes (goal <= {MEMORY_GROWTH_GOAL_MB} MB: {verdict})"
+                f"{args.memory:,} changes (goal <= {MEMORY_GROWTH_GOAL_MB} MB: {verdict})"
             )
 
 

@@ -124,7 +124,10 @@ def _separated_json(objects: list) -> bytes:
     """The objects' JSON in one orjson call, a separator between each two: '[a,\\n,b]'."""
     items = [_SEPARATOR] * (2 * len(objects) - 1)
     items[::2] = objects
-    return dumps(items)
+    out = dumps(items)
+    if out.count(b",\n,") != len(objects) - 1:  # cheap, and a broken line would go unnoticed
+        raise AssertionError(f"a raw line break in the JSON of {len(objects)} objects")
+    return out
 
 
 def json_lines(objects: list) -> list:

@@ -12,7 +12,7 @@ import pytest
 
 from changefeed.envelopes import json_lines, json_objects
 from changefeed.sinks.jsonl import JsonlSink
-from changefeed.sinks.store import COPY_EVENTS, copy_lines, copy_rows
+from changefeed.sinks.store import COPY_EVENTS, JSON_TEXT, copy_lines, copy_rows
 from changefeed.transactions import Change, Transaction
 from changefeed.values import CONVERTERS, JsonText, TypeOid, dumps
 
@@ -72,6 +72,48 @@ def test_copy_rows_stores_what_copy_lines_wrote_byte_for_byte(source, driver):
     assert second["new"] is None and second["operation"] == "delete"
 
 
+def test_copy_lines_marks_nulls_and_skips_transactions_without_changes(source):
+    commit_time = datetime(2026, 1, 2, tzinfo=UTC)
+    truncate = Change(90, 0, "public.t", "truncate", None, None, None, [])
+    watermark_only = Transaction(xid=2, commit_lsn=200, end_lsn=208, commit_time=commit_time)
+    # A json value jsonb cannot hold (a NUL): stored as its text, marked.
+    nul = Change(290, 0, "public.t", "insert", {"id": 1}, None, {"j": JsonText('"a\\u0000b"')}, [])
+    transactions = [
+        Transaction(
+            xid=1, commit_lsn=100, end_lsn=108, commit_time=commit_time, changes=[truncate]
+        ),
+        watermark_only,
+        Transaction(xid=3, commit_lsn=300, end_lsn=308, commit_time=commit_time, changes=[nul]),
+    ]
+    connection = psycopg2.connect(source.url())
+    try:
+        with connection.cursor() as cursor:
+            copy_rows(cursor, COPY_EVENTS, copy_lines("slot", transactions))
+        connection.commit()
+    finally:
+        connection.close()
+
+    rows = source.sql(
+        "SELECT xid, operation, primary_key IS NULL AS no_key, old IS NULL AS no_old, "
+        "new IS NULL AS no_new, new, unchanged_toast FROM changefeed_changeevent ORDER BY xid"
+    )
+    assert rows == [
+        {
+            "xid": 1,
+            "operation": "truncate",
+            **{"no_key": True, "no_old": True, "no_new": True, "new": None},  # SQL NULLs
+            "unchanged_toast": [],
+        },
+        {
+            "xid": 3,
+            "operation": "insert",
+            **{"no_key": False, "no_old": True, "no_new": False},
+            "new": {"j": {JSON_TEXT: '"a\\u0000b"'}},
+            "unchanged_toast": [],
+        },
+    ]
+
+
 def test_a_jsonl_line_holds_the_transaction_and_change_fields():
     tx = awkward_transaction()
     stream = io.StringIO()  # a text stream without a binary buffer: the sink decodes for it
@@ -96,8 +138,9 @@ def test_a_jsonl_line_holds_the_transaction_and_change_fields():
 # line break: strings, keys, and json values as the server wrote them.
 TRICKY_OBJECTS = [
     {"text": "a,\n,b", "key,\n,": [",", "\n", "\r\n"], "n": 1},
+    # A json value as the server keeps it: raw line breaks and tabs between tokens only.
     {
-        "json": CONVERTERS[TypeOid.JSON]('{"k": ",\n,"}\n'),
+        "json": CONVERTERS[TypeOid.JSON]('{"k": ",\\n,",\n\t"l": [1,\t2]}\r\n'),
         "jsonb": JsonText('{"a": [1, {"b": "\\n"}]}'),
     },
     {"empty": "", "list": [], "null": None},
