@@ -77,8 +77,9 @@ import redis
 PROJECT = Path(__file__).resolve().parent.parent
 # The scratch database, its publication and its slot (never read: each run drains a copy).
 DEFAULT_NAME = "changefeed_benchmark"
-# pgoutput and wal2json are pg_recvlogical's two runs: on the slot, and on a wal2json copy of it.
-CONTENDERS = ("pgoutput", "wal2json", "start-up", "ingest", "jsonl", "store")
+# Besides the sinks: pg_recvlogical's two runs (pgoutput on the slot, wal2json on a copy of it),
+# and the two parts measured alone.
+CONTENDERS = ("pgoutput", "wal2json", "start-up", "ingest")
 SINKS = ("jsonl", "store", "redis")
 NAMES = {
     "pgoutput": "pg_recvlogical pgoutput",
@@ -317,16 +318,13 @@ def find_pg_recvlogical():
     return binary
 
 
-PLUGIN_OPTIONS = {
-    "pgoutput": lambda publication: ("proto_version=1", f"publication_names={publication}"),
-    # JSON lines, one change per line, as the jsonl sink writes them.
-    "wal2json": lambda publication: ("format-version=2",),
-}
-
-
 def pg_recvlogical(bench_url, publication, slot, end_lsn, plugin="pgoutput"):
     binary = find_pg_recvlogical()
-    options = [f"--option={option}" for option in PLUGIN_OPTIONS[plugin](publication)]
+    if plugin == "pgoutput":
+        options = ("proto_version=1", f"publication_names={publication}")
+    else:  # wal2json: JSON lines, one change per line, as the jsonl sink writes them
+        options = ("format-version=2",)
+    options = [f"--option={option}" for option in options]
     return run_measured(
         [
             *(binary, "--dbname", bench_url, "--slot", slot, "--start", "--no-loop"),
@@ -467,10 +465,7 @@ def drain_copy(
 def contenders_of(wal2json, redis_url, baseline):
     contenders = [c for c in CONTENDERS if wal2json or c != "wal2json"]
     sinks = [sink for sink in SINKS if redis_url or sink != "redis"]
-    contenders += [sink for sink in sinks if sink not in contenders]
-    if baseline:
-        contenders += [sink + BASELINE for sink in sinks]
-    return contenders
+    return contenders + sinks + [sink + BASELINE for sink in sinks if baseline]
 
 
 def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=None):
@@ -550,8 +545,8 @@ def report(results, runs, changes):
     change, what each sink's CPU is next to what its goal leaves."""
     rounds = len(runs["pgoutput"])
     print(
-        f"  Medians of {rounds} rounds: the median run's CPU, the highest peak memory, every "
-        "run's time, the medians' ratios."
+        f"  Medians of {rounds} round{'s' if rounds > 1 else ''}: the median run's CPU, the"
+        " highest peak memory, every run's time, the medians' ratios."
     )
     for contender, (elapsed, peak, cpu, _) in results.items():
         sink = contender.removesuffix(BASELINE)
@@ -669,7 +664,7 @@ def compare(args, redis_url, wal2json):
     small = measure(args.url, args.name, args.changes, args.rounds, **options)
     if args.memory:
         large = measure(args.url, args.name, args.memory, args.rounds, **options)
-        for sink in SINKS if redis_url else SINKS[:2]:
+        for sink in (sink for sink in SINKS if sink in large):
             growth = large[sink].peak_mb - small[sink].peak_mb
             verdict = "ok" if growth <= MEMORY_GROWTH_GOAL_MB else "OVER GOAL"
             print(
