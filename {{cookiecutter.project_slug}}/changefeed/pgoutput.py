@@ -47,7 +47,9 @@ __all__ = [
     "TupleData",
     "Type",
     "UnchangedToast",
+    "RowLayout",
     "decode_message",
+    "read_row",
 ]
 
 
@@ -72,6 +74,9 @@ UNCHANGED_TOAST: Final = UnchangedToast.UNCHANGED_TOAST
 ColumnValue: TypeAlias = str | bytes | UnchangedToast | None
 #: A tuple's values, in its relation's column order: as above, or converted (see ``converters``).
 TupleData: TypeAlias = tuple[ColumnValue | JsonValue, ...]
+#: A relation's columns in order, each as its name and its converter (None: keep the text): what
+#: :func:`read_row` needs to read a tuple straight into a row.
+RowLayout: TypeAlias = tuple[tuple[str, Callable[[str], JsonValue] | None], ...]
 
 
 class RowChange(NamedTuple):
@@ -559,3 +564,45 @@ def decode_message(
             reader.pos, f"{extra} unexpected {'byte' if extra == 1 else 'bytes'} after the message"
         )
     return message
+
+
+def read_row(data: bytes, pos: int, layout: RowLayout) -> tuple[dict, int]:
+    """Read the TupleData at ``pos`` straight into a row, a dict keyed by column name; returns it
+    and the offset just past it.
+
+    The stream's hot path (see :class:`changefeed.transactions.TransactionAssembler`): nearly
+    every message is a row change, and reading its values into their row, instead of into a
+    :class:`RowChange` that then becomes a row, takes a third less time. It reads text values,
+    NULLs and unchanged TOASTed values only, and checks only what it must to stay in bounds: on
+    anything else it raises whatever reading raised (IndexError, ValueError, ...), and the caller
+    decodes the message with :func:`decode_message` instead, which reads binary values too and
+    says what is wrong with a malformed message, at which byte.
+    """
+    size = len(data)
+    if _UINT16.unpack_from(data, pos)[0] != len(layout):
+        raise ValueError("the tuple's width is not its relation's")
+    pos += 2
+    row = {}
+    unpack_length = _UINT32.unpack_from
+    for name, convert in layout:
+        kind = data[pos]
+        if kind == _TEXT:
+            start = pos + 5
+            end = start + unpack_length(data, pos + 1)[0]
+            if end > size:
+                raise IndexError("truncated")
+            if end - start < _LARGE_VALUE:
+                text = data[start:end].decode()
+            else:  # decoded in place: no copy of a large value's bytes first
+                text = str(memoryview(data)[start:end], "utf-8")
+            row[name] = text if convert is None else convert(text)
+            pos = end
+        elif kind == _NULL:
+            row[name] = None
+            pos += 1
+        elif kind == _UNCHANGED:
+            row[name] = UNCHANGED_TOAST
+            pos += 1
+        else:
+            raise ValueError(f"column kind {kind}")
+    return row, pos

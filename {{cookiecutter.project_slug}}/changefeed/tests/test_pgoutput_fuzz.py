@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changefeed.pgoutput import PgOutputDecodeError, decode_message
+from changefeed.tests.test_transactions import CompleteDecoderOnly
+from changefeed.transactions import ProtocolError, TransactionAssembler
 
 pytestmark = pytest.mark.faults
 
@@ -71,3 +73,45 @@ def test_a_corrupted_message_decodes_or_fails_cleanly(message, data):
 def test_random_bytes_only_ever_raise_the_decoders_own_error(data):
     with contextlib.suppress(PgOutputDecodeError):
         decode_message(data)
+
+
+ROW_CHANGES = [
+    (index, bytes.fromhex(row["data"]))
+    for index, row in enumerate(CAPTURE["text"])
+    if row["data"][:2] in ("49", "55", "44")  # I, U, D
+]
+
+
+def outcome(assembler_class, prefix, message):
+    """What an assembler makes of `message` after the messages before it: its change, or the
+    error it raises."""
+    assembler = assembler_class()
+    for earlier in prefix:
+        assembler.receive(earlier, 1)
+    try:
+        assembler.receive(message, 2)
+    except (PgOutputDecodeError, ProtocolError) as error:
+        return type(error), str(error)
+    changes = assembler._current.changes
+    return [{name: getattr(change, name) for name in change.__slots__} for change in changes]
+
+
+@fast
+@given(st.sampled_from(ROW_CHANGES), st.data())
+def test_a_damaged_row_change_reads_on_the_hot_path_as_the_complete_decoder_reads_it(indexed, data):
+    # Every message before it, so that its transaction and Relation are known.
+    index, message = indexed
+    prefix = [bytes.fromhex(row["data"]) for row in CAPTURE["text"][:index]]
+    damaged = bytearray(message)
+    how = data.draw(st.sampled_from(["truncate", "extend", "flip"]))
+    if how == "truncate":
+        damaged = damaged[: data.draw(st.integers(1, len(message) - 1))]
+    elif how == "extend":
+        damaged += data.draw(st.binary(min_size=1, max_size=8))
+    else:
+        position = data.draw(st.integers(1, len(message) - 1))
+        damaged[position] = data.draw(st.integers(0, 255))
+    damaged = bytes(damaged)
+    assert outcome(TransactionAssembler, prefix, damaged) == outcome(
+        CompleteDecoderOnly, prefix, damaged
+    )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import changefeed.transactions
 from changefeed.lsn import parse_lsn
 from changefeed.transactions import ProtocolError, TransactionAssembler
 
@@ -121,3 +122,64 @@ def test_reset_forgets_a_half_received_transaction(rows):
     assert transactions == [] and assembler.in_transaction
     assembler.reset()
     assert not assembler.in_transaction
+
+
+class CompleteDecoderOnly(TransactionAssembler):
+    """The assembler without its hot path: every message goes through decode_message."""
+
+    def _read_row_change(self, payload, lsn, operation):
+        return False
+
+
+def everything(transactions):
+    return [
+        (tx.xid, tx.commit_lsn, tx.end_lsn, tx.commit_time, [vars_of(c) for c in tx.changes])
+        for tx in transactions
+    ]
+
+
+def vars_of(change):
+    return {name: getattr(change, name) for name in change.__slots__}
+
+
+def assemble_with(assembler, rows):
+    transactions = []
+    for row in rows:
+        transaction = assembler.receive(bytes.fromhex(row["data"]), parse_lsn(row["lsn"]))
+        if transaction is not None:
+            transactions.append(transaction)
+    return transactions
+
+
+@pytest.mark.parametrize("capture", ["text", "binary"])
+def test_the_hot_path_reads_what_the_complete_decoder_reads(capture, monkeypatch):
+    decoded = []
+    complete_decoder = changefeed.transactions.decode_message
+
+    def counting_decoder(payload, converters=None):
+        decoded.append(chr(payload[0]))
+        return complete_decoder(payload, converters)
+
+    monkeypatch.setattr(changefeed.transactions, "decode_message", counting_decoder)
+    rows = CAPTURE[capture]
+    hot = assemble_with(TransactionAssembler(), rows)
+    row_changes = sum(1 for row in rows if row["data"][:2] in ("49", "55", "44"))  # I, U, D
+    assert row_changes > 10
+    if capture == "text":  # the hot path read every row change: the decoder saw none of them
+        assert len(decoded) == len(rows) - row_changes and not set(decoded) & set("IUD")
+    else:  # binary values are left to the complete decoder
+        assert len(decoded) == len(rows)
+    assert everything(hot) == everything(assemble_with(CompleteDecoderOnly(), rows))
+
+
+def test_a_bytearray_or_memoryview_payload_reads_as_bytes(rows):
+    as_bytes = assemble(rows)[0]
+    for kind in (bytearray, memoryview):
+        assembler = TransactionAssembler()
+        transactions = []
+        for row in rows:
+            payload = kind(bytes.fromhex(row["data"]))
+            transaction = assembler.receive(payload, row["lsn_int"])
+            if transaction is not None:
+                transactions.append(transaction)
+        assert everything(transactions) == everything(as_bytes)
