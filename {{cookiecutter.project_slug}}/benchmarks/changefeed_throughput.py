@@ -49,7 +49,10 @@ Goals: jsonl <= 1.0x wal2json; store and redis <= 1.2x jsonl; and the consumer's
 Last, per change and past start-up, each sink's CPU (and redis-server's, during the redis sink's
 median run) next to the wall time its goal leaves per change. A consumer's Python runs one thread
 at a time (the GIL), so a sink whose CPU per change is well above what its goal leaves cannot
-meet the goal by overlapping its work with the server's: it has to do less per change.
+meet the goal by overlapping its work with the server's: it has to do less per change. And for
+the store and redis sinks, the least time their work can take on this machine: the server's
+decoding, the sink's CPU and its writes (the ingest; redis-server's CPU) shared out over its cores
+(or the longest of them, if more), after start-up. A goal below that needs less work, or more cores.
 
 Run it with the project's production requirements installed, as the consumer runs in production
 (with the development requirements, Django's own queries go through psycopg 3 instead).
@@ -581,6 +584,33 @@ def report(results, runs, changes):
         if sink == "redis":
             line += f"   redis-server: {run.redis_cpu_seconds / changes * 1e6:.2f} us of CPU"
         print(line)
+    report_work_floor(results, floor, start_up)
+
+
+def report_work_floor(results, decoding, start_up):
+    """The least time the work of the store and redis sinks can take on this machine's cores."""
+    cores = os.cpu_count() or 1
+    writes = {"store": results["ingest"].seconds}  # psql's wall time: the server's own work
+    if "redis" in results:
+        writes["redis"] = results["redis"].redis_cpu_seconds
+    lines = []
+    for sink, server_work in writes.items():
+        if sink not in results:
+            continue
+        consumer = results[sink].cpu_seconds - start_up.cpu_seconds
+        parts = (decoding, consumer, server_work)
+        least = start_up.seconds + max(sum(parts) / cores, *parts)
+        line = f"    consume_changes {sink:<7} {least:7.2f} s"
+        if "jsonl" in results:
+            line += f" = {least / results['jsonl'].seconds:.2f}x jsonl"
+        lines.append(line)
+    if lines:
+        print(
+            f"  Shared out over {cores} core{'s' if cores > 1 else ''}, the least time a sink's "
+            "work can take: start-up, then the server's decoding (pgoutput), the sink's CPU past "
+            "start-up and its writes' (store: the ingest; redis: redis-server's CPU):"
+        )
+        print("\n".join(lines))
 
 
 def main():

@@ -1,6 +1,7 @@
 """The throughput benchmark runs end to end, on a small backlog (its figures are not judged here:
 speed is for the benchmark itself to report, on a quiet machine)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -75,10 +76,11 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     # The parts measured alone: Django's start-up, and the server storing the same events.
     start_up = printed(rf"^  start-up \(--help\){figures}(?P<ratio>\d+\.\d\d)x pgoutput$")
     assert_ratio(start_up["ratio"], seconds(start_up), times["pgoutput"])
-    printed(rf"^  store ingest \(COPY\){c_program}\d+\.\d\dx pgoutput$")
+    ingest = seconds(printed(rf"^  store ingest \(COPY\){c_program}\d+\.\d\dx pgoutput$"))
     floor = float(printed(r"^  No consumer can beat (\d+\.\d\d)x pgoutput")[1])
     assert_ratio(floor, times["pgoutput"] + seconds(start_up), times["pgoutput"])
     # The redis sink runs on a redis-server of the benchmark's own (the tests need one on PATH).
+    consumer_cpu = {}
     for sink, reference, goal in (
         ("jsonl", "wal2json", 1.0),
         ("store", "jsonl", 1.2),
@@ -86,6 +88,7 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     ):
         line = printed(rf"^  consume_changes {sink}{figures}(?P<ratio>\d+\.\d\d)x pgoutput.*$")
         times[sink] = seconds(line)
+        consumer_cpu[sink] = float(line["cpu"]) - float(start_up["cpu"])
         assert_ratio(line["ratio"], times[sink], times["pgoutput"])
         if reference in times:
             judged = re.search(
@@ -119,6 +122,15 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     # redis-server's own CPU during the redis run: it added 1,000 entries, so it did work.
     redis_server = printed(r"^    consume_changes redis .*redis-server: (\d+\.\d\d) us of CPU$")
     assert float(redis_server[1]) > 0
+    # The least time the store's and redis' work can take, shared out over this machine's cores.
+    printed(rf"^  Shared out over {os.cpu_count()} cores?, the least time a sink's work can take")
+    server_work = {"store": ingest, "redis": float(redis_server[1]) / 1000}  # 1,000 changes
+    for sink in ("store", "redis"):
+        least = printed(rf"^    consume_changes {sink}\s+(\d+\.\d\d) s = (\d+\.\d\d)x jsonl$")
+        assert_ratio(least[2], float(least[1]), times["jsonl"])
+        parts = (times["pgoutput"], consumer_cpu[sink], server_work[sink])
+        expected = seconds(start_up) + max(sum(parts) / os.cpu_count(), *parts)
+        assert abs(float(least[1]) - expected) <= 0.03, (least[0], parts)
 
     # --memory: the consumers' peaks on both backlogs, and how much each grew.
     for sink in ("jsonl", "store", "redis"):
