@@ -11,7 +11,7 @@ like the sample app's `items`, 100 per transaction) behind a replication slot, t
 copy of that slot with each contender:
 
 - pgoutput: PostgreSQL's own client, pg_recvlogical, writing the raw pgoutput stream to
-  /dev/null: the server's decoding alone, the floor of every contender;
+  /dev/null, one write per message: the reference every time is next to;
 - wal2json: pg_recvlogical on a wal2json copy of the slot (`-o format-version=2`), JSON built by
   the C plugin in the server, to /dev/null: what a user would run instead of the jsonl sink. Left
   out, in one line, when the server has no wal2json (Debian: postgresql-15-wal2json);
@@ -22,9 +22,13 @@ copy of that slot with each contender:
   on every write, as the sink requires); left out when there is neither. It writes streams named
   after --name only, and deletes them before each run.
 
-and two parts of the consumers' time, measured alone, which say how close to the floor a
+and three parts of the consumers' time, measured alone, which say how close to the floor a
 consumer can come on this machine:
 
+- server decoding (SQL): the server decoding the same changes with pgoutput and no client at all
+  (psql counting the rows of pg_logical_slot_get_binary_changes on a copy of the slot). With
+  start-up, the floor of every consumer: pg_recvlogical's own writes can make it slower than a
+  consumer that writes a batch at a time;
 - start-up: `manage.py consume_changes --help`, Python and Django starting, before any
   connection. The server starts decoding only once a consumer has asked it to;
 - store ingest: psql \\copy of the same ChangeEvents (those of an untimed store run, from a
@@ -51,8 +55,9 @@ median run) next to the wall time its goal leaves per change. A consumer's Pytho
 at a time (the GIL), so a sink whose CPU per change is well above what its goal leaves cannot
 meet the goal by overlapping its work with the server's: it has to do less per change. And for
 the store and redis sinks, the least time their work can take on this machine: the server's
-decoding, the sink's CPU and its writes (the ingest; redis-server's CPU) shared out over its cores
-(or the longest of them, if more), after start-up. A goal below that needs less work, or more cores.
+decoding (SQL), the sink's CPU and its writes (the ingest; redis-server's CPU), shared out over
+its cores (or the longest of them, if more), after start-up. A goal below that needs less work, or
+more cores.
 
 Run it with the project's production requirements installed, as the consumer runs in production
 (with the development requirements, Django's own queries go through psycopg 3 instead).
@@ -81,12 +86,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 # The scratch database, its publication and its slot (never read: each run drains a copy).
 DEFAULT_NAME = "changefeed_benchmark"
 # Besides the sinks: pg_recvlogical's two runs (pgoutput on the slot, wal2json on a copy of it),
-# and the two parts measured alone.
-CONTENDERS = ("pgoutput", "wal2json", "start-up", "ingest")
+# and the three parts measured alone.
+CONTENDERS = ("pgoutput", "wal2json", "decoding", "start-up", "ingest")
 SINKS = ("jsonl", "store", "redis")
 NAMES = {
     "pgoutput": "pg_recvlogical pgoutput",
     "wal2json": "pg_recvlogical wal2json",
+    "decoding": "server decoding (SQL)",
     "start-up": "start-up (--help)",
     "ingest": "store ingest (COPY)",
 }
@@ -116,7 +122,7 @@ MEMORY_GROWTH_GOAL_MB = 10
 # The snapshot benchmark's memory goal (it holds a chunk at a time).
 MEMORY_GOAL_MB = 25
 BASELINE = "@baseline"  # the suffix of a --baseline project's contenders
-C_PROGRAMS = ("pgoutput", "wal2json", "ingest")  # pg_recvlogical and psql
+C_PROGRAMS = ("pgoutput", "wal2json", "decoding", "ingest")  # pg_recvlogical and psql
 
 
 def redacted(url):
@@ -269,6 +275,14 @@ def psql(url, command):
     if binary is None:
         raise SystemExit("psql not found: install PostgreSQL's client programs.")
     return run_measured([binary, "-X", "-q", url, "-c", command])
+
+
+def decode_in_sql(bench_url, publication, slot, end_lsn):
+    """The server decoding the slot's changes up to end_lsn with pgoutput, for no client."""
+    # Names of --name's pattern, and an LSN the server printed: nothing to quote.
+    changes = f"pg_logical_slot_get_binary_changes('{slot}', '{end_lsn}', NULL, 'proto_version', "
+    changes += f"'1', 'publication_names', '{publication}')"
+    return psql(bench_url, f"SELECT count(*) FROM {changes}")  # noqa: S608
 
 
 def ingest_events(url, events_file):
@@ -446,6 +460,8 @@ def drain_copy(
     try:
         if contender in ("pgoutput", "wal2json"):
             return pg_recvlogical(bench_url, name, slot, end_lsn, plugin)
+        if contender == "decoding":
+            return decode_in_sql(bench_url, name, slot, end_lsn)
         if contender == "start-up":
             return start_up(bench_url)
         if contender == "ingest":
@@ -519,11 +535,11 @@ def measure(url, name, changes, rounds, redis_url=None, wal2json=True, baseline=
 
 
 def ratios(contender, results):
-    """What the contender's median is next to: pgoutput's (the floor), for every contender;
+    """What the contender's median is next to: pgoutput's (the reference), for every contender;
     wal2json's, for the sinks and their baselines; for a sink, its goal's reference with the
     verdict, and its baseline."""
     if contender == "pgoutput":
-        return "the floor"
+        return "the reference"
     elapsed = results[contender].seconds
     others = ["pgoutput"] if contender in NAMES else ["pgoutput", "wal2json"]
     reference, goal = GOALS.get(contender, (None, None))
@@ -564,11 +580,12 @@ def report(results, runs, changes):
             f"  {name:<34} {elapsed:6.2f} s   cpu {cpu:5.2f} s   peak {memory}   runs: {all_runs}"
             f"   {ratios(contender, results)}"
         )
-    floor, start_up = results["pgoutput"].seconds, results["start-up"]
-    beaten = f"{(floor + start_up.seconds) / floor:.2f}x pgoutput"
+    decoding, start_up = results["decoding"].seconds, results["start-up"]
+    floor = decoding + start_up.seconds
+    beaten = f"{floor / results['pgoutput'].seconds:.2f}x pgoutput"
     if "wal2json" in results:
-        beaten += f" ({(floor + start_up.seconds) / results['wal2json'].seconds:.2f}x wal2json)"
-    print(f"  No consumer can beat {beaten} here: pgoutput plus start-up.")
+        beaten += f" ({floor / results['wal2json'].seconds:.2f}x wal2json)"
+    print(f"  No consumer can beat {beaten} here: the server's decoding plus start-up.")
     print("  Per change, past start-up: each sink's CPU, and the wall time its goal leaves:")
     for sink, (other, goal) in GOALS.items():
         if sink not in results:
@@ -584,7 +601,7 @@ def report(results, runs, changes):
         if sink == "redis":
             line += f"   redis-server: {run.redis_cpu_seconds / changes * 1e6:.2f} us of CPU"
         print(line)
-    report_work_floor(results, floor, start_up)
+    report_work_floor(results, decoding, start_up)
 
 
 def report_work_floor(results, decoding, start_up):
@@ -607,7 +624,7 @@ def report_work_floor(results, decoding, start_up):
     if lines:
         print(
             f"  Shared out over {cores} core{'s' if cores > 1 else ''}, the least time a sink's "
-            "work can take: start-up, then the server's decoding (pgoutput), the sink's CPU past "
+            "work can take: start-up, then the server's decoding (SQL), the sink's CPU past "
             "start-up and its writes' (store: the ingest; redis: redis-server's CPU):"
         )
         print("\n".join(lines))
