@@ -50,14 +50,15 @@ says otherwise) and prints how much the consumer's peak grew.
 Goals: jsonl <= 1.0x wal2json; store and redis <= 1.2x jsonl; and the consumer's memory flat
 (no more than 10 MB more at 1,000,000 changes than at 200,000). A goal that is met prints "ok".
 
-Last, per change and past start-up, each sink's CPU (and redis-server's, during the redis sink's
-median run) next to the wall time its goal leaves per change. A consumer's Python runs one thread
-at a time (the GIL), so a sink whose CPU per change is well above what its goal leaves cannot
-meet the goal by overlapping its work with the server's: it has to do less per change. And for
-the store and redis sinks, the least time their work can take on this machine: the server's
-decoding (SQL), the sink's CPU and its writes (the ingest; redis-server's CPU), shared out over
-its cores (or the longest of them, if more), after start-up. A goal below that needs less work, or
-more cores.
+Last, per change and past start-up, each sink's CPU next to the wall time its goal leaves per
+change, with, during the sink's median run, the CPU of the walsender that streamed to it (read
+from /proc: only when the server runs on this machine) and redis-server's. A consumer's Python
+runs one thread at a time (the GIL), so a sink whose CPU per change is well above what its goal
+leaves cannot meet the goal by overlapping its work with the server's: it has to do less per
+change. And for the store and redis sinks, the least time their work can take on this machine:
+the walsender's CPU (for a server elsewhere, the decoding in SQL, which leaves out the sending),
+the sink's CPU and its writes (the ingest; redis-server's CPU), shared out over its cores (or the
+longest of them, if more), after start-up. A goal below that needs less work, or more cores.
 
 Run it with the project's production requirements installed, as the consumer runs in production
 (with the development requirements, Django's own queries go through psycopg 3 instead).
@@ -71,6 +72,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import uuid
@@ -245,6 +247,8 @@ class Run(NamedTuple):
     """User and system CPU of the process, all its threads."""
     redis_cpu_seconds: float = 0.0
     """redis-server's CPU meanwhile (the redis sink's runs only)."""
+    walsender_cpu_seconds: float | None = None
+    """The CPU of the server's walsender that streamed to it, when the server runs here."""
 
 
 def run_measured(command, **kwargs) -> Run:
@@ -390,6 +394,59 @@ def own_redis_server():
             server.wait(timeout=30)
 
 
+class WalsenderWatch(threading.Thread):
+    """The CPU time of the walsender streaming a slot, read from /proc while a contender drains
+    it: the server's real work of decoding and sending, which decoding in SQL leaves out. None
+    when the server runs on another machine (its walsender is not in this /proc)."""
+
+    def __init__(self, url, slot):
+        super().__init__(daemon=True)
+        self.url, self.slot = url, slot
+        self.cpu_seconds = None
+        self.stopped = threading.Event()
+
+    def run(self):
+        connection = connect(self.url)
+        pid = None
+        try:
+            # Often: a short run's walsender lives only some tens of milliseconds.
+            while not self.stopped.wait(0.005):
+                if pid is None:
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
+                            [self.slot],
+                        )
+                        pid = (cursor.fetchone() or (None,))[0]
+                if pid is not None and (cpu := walsender_cpu_seconds(pid)) is not None:
+                    self.cpu_seconds = cpu  # the last reading before it exits
+        finally:
+            connection.close()
+
+
+def walsender_cpu_seconds(pid):
+    """User and system CPU of process `pid`, if it is a walsender of this machine's."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()  # "postgres: walsender user host ..."
+        if not (title.startswith(b"postgres: ") and b"walsender" in title):
+            return None
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone, or no /proc
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def watching_walsender(url, slot):
+    watch = WalsenderWatch(url, slot)
+    watch.start()
+    try:
+        yield watch
+    finally:
+        watch.stopped.set()
+        watch.join()
+
+
 def redis_streams(name):
     """The stream names the redis contender writes: --redis-stream, and a pattern of them."""
     return name + ".{table}", name + ".*"
@@ -459,7 +516,9 @@ def drain_copy(
         contender, project = contender.removesuffix(BASELINE), baseline
     try:
         if contender in ("pgoutput", "wal2json"):
-            return pg_recvlogical(bench_url, name, slot, end_lsn, plugin)
+            with watching_walsender(bench_url, slot) as walsender:
+                run = pg_recvlogical(bench_url, name, slot, end_lsn, plugin)
+            return run._replace(walsender_cpu_seconds=walsender.cpu_seconds)
         if contender == "decoding":
             return decode_in_sql(bench_url, name, slot, end_lsn)
         if contender == "start-up":
@@ -470,13 +529,17 @@ def drain_copy(
             if stored != changes:
                 raise SystemExit(f"The ingest stored {stored} of {changes} events")
             return measured
+        options = ()
         if contender == "redis":
             delete_streams(redis_url, name)
             options = ("--redis-url", redis_url, "--redis-stream", redis_streams(name)[0])
             redis_before = redis_cpu_seconds(redis_url)
+        with watching_walsender(bench_url, slot) as walsender:
             run = consume_changes(bench_url, name, slot, contender, changes, options, project)
-            return run._replace(redis_cpu_seconds=redis_cpu_seconds(redis_url) - redis_before)
-        return consume_changes(bench_url, name, slot, contender, changes, project=project)
+        run = run._replace(walsender_cpu_seconds=walsender.cpu_seconds)
+        if contender == "redis":
+            run = run._replace(redis_cpu_seconds=redis_cpu_seconds(redis_url) - redis_before)
+        return run
     finally:
         drop_slots(bench_url, "slot_name = %s", [slot])
 
@@ -567,7 +630,7 @@ def report(results, runs, changes):
         f"  Medians of {rounds} round{'s' if rounds > 1 else ''}: the median run's CPU, the"
         " highest peak memory, every run's time, the medians' ratios."
     )
-    for contender, (elapsed, peak, cpu, _) in results.items():
+    for contender, (elapsed, peak, cpu, *_) in results.items():
         sink = contender.removesuffix(BASELINE)
         name = NAMES.get(contender, f"consume_changes {sink}")
         if contender != sink:
@@ -598,6 +661,8 @@ def report(results, runs, changes):
         else:
             left = (goal * results[other].seconds - start_up.seconds) / changes * 1e6
             line += f"{left:7.2f} us" if left > 0 else "nothing (start-up alone is over it)"
+        if run.walsender_cpu_seconds is not None:
+            line += f"   walsender: {run.walsender_cpu_seconds / changes * 1e6:.2f} us of CPU"
         if sink == "redis":
             line += f"   redis-server: {run.redis_cpu_seconds / changes * 1e6:.2f} us of CPU"
         print(line)
@@ -614,8 +679,11 @@ def report_work_floor(results, decoding, start_up):
     for sink, server_work in writes.items():
         if sink not in results:
             continue
-        consumer = results[sink].cpu_seconds - start_up.cpu_seconds
-        parts = (decoding, consumer, server_work)
+        run = results[sink]
+        consumer = run.cpu_seconds - start_up.cpu_seconds
+        # The walsender's work, where this machine can see it: decoding and sending.
+        streaming = decoding if run.walsender_cpu_seconds is None else run.walsender_cpu_seconds
+        parts = (streaming, consumer, server_work)
         least = start_up.seconds + max(sum(parts) / cores, *parts)
         line = f"    consume_changes {sink:<7} {least:7.2f} s"
         if "jsonl" in results:
@@ -624,8 +692,9 @@ def report_work_floor(results, decoding, start_up):
     if lines:
         print(
             f"  Shared out over {cores} core{'s' if cores > 1 else ''}, the least time a sink's "
-            "work can take: start-up, then the server's decoding (SQL), the sink's CPU past "
-            "start-up and its writes' (store: the ingest; redis: redis-server's CPU):"
+            "work can take: start-up, then the walsender's CPU (or, for a server elsewhere, its "
+            "decoding in SQL), the sink's CPU past start-up and its writes' (store: the ingest; "
+            "redis: redis-server's CPU):"
         )
         print("\n".join(lines))
 

@@ -1,6 +1,7 @@
 """The throughput benchmark runs end to end, on a small backlog (its figures are not judged here:
 speed is for the benchmark itself to report, on a quiet machine)."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -8,6 +9,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg2
+import psycopg2.extras
 import pytest
 
 from changefeed.tests.source_databases import PROJECT
@@ -87,7 +90,7 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     if "wal2json" in times:
         assert_ratio(floor[2], decoding + seconds(start_up), times["wal2json"])
     # The redis sink runs on a redis-server of the benchmark's own (the tests need one on PATH).
-    consumer_cpu = {}
+    consumer_cpu, walsender_cpu = {}, {}
     for sink, reference, goal in (
         ("jsonl", "wal2json", 1.0),
         ("store", "jsonl", 1.2),
@@ -117,6 +120,7 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
         per_change = printed(
             rf"^    consume_changes {sink}\s+(-?\d+\.\d\d) us of CPU   goal leaves\s+"
             r"(?:(\d+\.\d\d) us|nothing \(start-up alone is over it\)|\(not judged: no \w+ here\))"
+            r"(?P<rest>.*)$"
         )
         cpu_past_start_up = (float(line["cpu"]) - float(start_up["cpu"])) * 1000
         assert abs(float(per_change[1]) - cpu_past_start_up) <= 0.01 * 1000 + 0.01
@@ -126,6 +130,11 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
                 assert left <= (goal + 1) * 0.005 * 1000
             else:
                 assert abs(float(per_change[2]) - left) <= (goal + 1) * 0.005 * 1000 + 0.01
+        # The CPU of the walsender that streamed to the sink, when a reading caught it (the
+        # server runs here, but a walsender streaming 1,000 changes lives only a moment);
+        # without one, the least time below counts the decoding in SQL.
+        walsender = re.match(r"   walsender: (\d+\.\d\d) us of CPU", per_change["rest"])
+        walsender_cpu[sink] = decoding if walsender is None else float(walsender[1]) / 1000
     # redis-server's own CPU during the redis run: it added 1,000 entries, so it did work.
     redis_server = printed(r"^    consume_changes redis .*redis-server: (\d+\.\d\d) us of CPU$")
     assert float(redis_server[1]) > 0
@@ -135,7 +144,7 @@ def test_the_benchmark_drains_a_backlog_with_every_contender_and_cleans_up(sourc
     for sink in ("store", "redis"):
         least = printed(rf"^    consume_changes {sink}\s+(\d+\.\d\d) s = (\d+\.\d\d)x jsonl$")
         assert_ratio(least[2], float(least[1]), times["jsonl"])
-        parts = (decoding, consumer_cpu[sink], server_work[sink])
+        parts = (walsender_cpu[sink], consumer_cpu[sink], server_work[sink])
         expected = seconds(start_up) + max(sum(parts) / os.cpu_count(), *parts)
         assert abs(float(least[1]) - expected) <= 0.03, (least[0], parts)
 
@@ -222,3 +231,25 @@ def test_the_snapshot_benchmark_reads_a_table_with_every_contender_and_cleans_up
     assert source.sql("SELECT datname FROM pg_database WHERE datname = %s", [name]) == []
     slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s"
     assert source.sql(slots, [f"{name}%"]) == []
+
+
+def test_the_benchmark_reads_a_walsenders_cpu_and_no_other_process(source):
+    spec = importlib.util.spec_from_file_location(
+        "changefeed_throughput", PROJECT / "benchmarks" / "changefeed_throughput.py"
+    )
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    replication = psycopg2.connect(
+        source.url(), connection_factory=psycopg2.extras.PhysicalReplicationConnection
+    )
+    try:
+        (row,) = source.sql(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' "
+            "AND backend_start = (SELECT max(backend_start) FROM pg_stat_activity "
+            "WHERE backend_type = 'walsender')"
+        )
+        cpu = benchmark.walsender_cpu_seconds(row["pid"])
+        assert cpu is not None and cpu >= 0
+    finally:
+        replication.close()
+    assert benchmark.walsender_cpu_seconds(os.getpid()) is None  # not a walsender
