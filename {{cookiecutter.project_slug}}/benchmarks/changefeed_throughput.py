@@ -11,7 +11,7 @@ like the sample app's `items`, 100 per transaction) behind a replication slot, t
 copy of that slot with each contender:
 
 - pgoutput: PostgreSQL's own client, pg_recvlogical, writing the raw pgoutput stream to
-  /dev/null, one write per message: the reference every time is next to;
+  /dev/null, one write per message: the reference that every other time is divided by;
 - wal2json: pg_recvlogical on a wal2json copy of the slot (`-o format-version=2`), JSON built by
   the C plugin in the server, to /dev/null: what a user would run instead of the jsonl sink. Left
   out, in one line, when the server has no wal2json (Debian: postgresql-15-wal2json);
@@ -310,6 +310,28 @@ def start_up(bench_url):
         cwd=PROJECT,
         env=manage_environment(bench_url),
     )
+
+
+def is_superuser(url):
+    connection = connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
+
+
+def check_redis(url):
+    """One line, before any work, for a Redis that cannot be used."""
+    try:
+        client = redis.Redis.from_url(url)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.exceptions.RedisError, ValueError) as error:
+        raise SystemExit(f"Cannot use --redis-url {redacted(url)}: {error}") from None
 
 
 def has_wal2json(url):
@@ -760,10 +782,17 @@ def main():
     if args.baseline and not (args.baseline / "manage.py").is_file():
         parser.error(f"--baseline {args.baseline}: no manage.py there (give a project's folder)")
     try:
-        wal2json = has_wal2json(args.url)
+        superuser, wal2json = is_superuser(args.url), has_wal2json(args.url)
     except psycopg2.Error as error:
         reason = str(error).strip().splitlines()[0]
         raise SystemExit(f"Cannot use {redacted(args.url)}: {reason}") from None
+    if not superuser:
+        raise SystemExit(
+            f"Cannot use {redacted(args.url)}: connect as the server's postgres superuser (the "
+            "benchmark migrates as postgres, as Electric's proxy does, and runs CHECKPOINT)."
+        )
+    if args.redis_url is not None:
+        check_redis(args.redis_url)
     if not wal2json:
         print(
             "The server has no wal2json output plugin (Debian: postgresql-15-wal2json): its "

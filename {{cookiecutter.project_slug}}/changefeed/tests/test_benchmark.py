@@ -195,6 +195,25 @@ def test_the_benchmark_refuses_bad_input_in_one_line(arguments, exit_code, error
     assert "Traceback" not in result.stderr and "s3cret" not in result.stderr
 
 
+def test_the_benchmark_refuses_a_server_or_redis_it_cannot_use_before_any_work(source):
+    role = f"bench_{uuid.uuid4().hex[:8]}"
+    source.sql(f"CREATE ROLE {role} LOGIN CREATEDB REPLICATION PASSWORD 'pw'")
+    for url, options, error in (
+        (source.url(role, "pw"), [], "connect as the server's postgres superuser"),
+        (source.url(), ["--redis-url", "redis://127.0.0.1:1/0"], "Cannot use --redis-url "),
+    ):
+        result = subprocess.run(
+            [sys.executable, "benchmarks/changefeed_throughput.py", url, *options],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert error in result.stderr.splitlines()[-1], result.stderr
+        assert "Traceback" not in result.stderr and "Building" not in result.stdout
+
+
 def test_the_snapshot_benchmark_reads_a_table_with_every_contender_and_cleans_up(source):
     name = f"bench_{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
