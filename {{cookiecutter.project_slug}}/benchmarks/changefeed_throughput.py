@@ -715,8 +715,8 @@ def report_work_floor(results, decoding, start_up):
         print(
             f"  Shared out over {cores} core{'s' if cores > 1 else ''}, the least time a sink's "
             "work can take: start-up, then the walsender's CPU (or, for a server elsewhere, its "
-            "decoding in SQL), the sink's CPU past start-up and its writes' (store: the ingest; "
-            "redis: redis-server's CPU):"
+            "decoding in SQL), the sink's CPU past start-up, and the work of its writes (store: "
+            "the server's ingest; redis: redis-server's CPU):"
         )
         print("\n".join(lines))
 
