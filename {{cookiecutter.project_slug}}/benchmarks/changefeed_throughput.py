@@ -294,14 +294,19 @@ def ingest_events(url, events_file):
     return psql(url, f"\\copy changefeed_changeevent ({EVENT_COLUMNS}) from '{events_file}'")
 
 
-def stored_events(url):
+def value_of(url, query):
+    """The one value a query returns."""
     connection = connect(url)
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM changefeed_changeevent")
+            cursor.execute(query)
             return cursor.fetchone()[0]
     finally:
         connection.close()
+
+
+def stored_events(url):
+    return value_of(url, "SELECT count(*) FROM changefeed_changeevent")
 
 
 def start_up(bench_url):
@@ -313,13 +318,7 @@ def start_up(bench_url):
 
 
 def is_superuser(url):
-    connection = connect(url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            return cursor.fetchone()[0]
-    finally:
-        connection.close()
+    return value_of(url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
 
 
 def check_redis(url):
