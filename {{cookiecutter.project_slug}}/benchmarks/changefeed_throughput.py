@@ -123,6 +123,8 @@ GOALS = {"jsonl": ("wal2json", 1.0), "store": ("jsonl", 1.2), "redis": ("jsonl",
 MEMORY_GROWTH_GOAL_MB = 10
 # The snapshot benchmark's memory goal (it holds a chunk at a time).
 MEMORY_GOAL_MB = 25
+# The least backlog the goals are judged at: on a smaller one, start-up weighs on every ratio.
+JUDGED_FROM = 200_000
 BASELINE = "@baseline"  # the suffix of a --baseline project's contenders
 C_PROGRAMS = ("pgoutput", "wal2json", "decoding", "ingest")  # pg_recvlogical and psql
 
@@ -651,6 +653,11 @@ def report(results, runs, changes):
         f"  Medians of {rounds} round{'s' if rounds > 1 else ''}: the median run's CPU, the"
         " highest peak memory, every run's time, the medians' ratios."
     )
+    if changes < JUDGED_FROM:
+        print(
+            f"  Only {changes:,} changes: start-up weighs on every ratio, so the goals below are "
+            f"not to be judged (at {JUDGED_FROM:,} changes or more, they are)."
+        )
     for contender, (elapsed, peak, cpu, *_) in results.items():
         sink = contender.removesuffix(BASELINE)
         name = NAMES.get(contender, f"consume_changes {sink}")
@@ -712,10 +719,10 @@ def report_work_floor(results, decoding, start_up):
         lines.append(line)
     if lines:
         print(
-            f"  Shared out over {cores} core{'s' if cores > 1 else ''}, the least time a sink's "
-            "work can take: start-up, then the walsender's CPU (or, for a server elsewhere, its "
-            "decoding in SQL), the sink's CPU past start-up, and the work of its writes (store: "
-            "the server's ingest; redis: redis-server's CPU):"
+            f"  Shared out over {cores} core{'s' if cores > 1 else ''} (or, if longer, its "
+            "longest part), the least time a sink's work can take: start-up, then the walsender's "
+            "CPU (or, for a server elsewhere, its decoding in SQL), the sink's CPU past start-up, "
+            "and the work of its writes (store: the server's ingest; redis: redis-server's CPU):"
         )
         print("\n".join(lines))
 
@@ -731,7 +738,7 @@ def main():
     parser.add_argument(
         "--changes",
         type=int,
-        default=200_000,
+        default=JUDGED_FROM,
         help=f"the backlog's size, a multiple of {TRANSACTION_SIZE} (default 200,000; judge the "
         "goals at this size or more: on a small backlog, start-up alone is over them)",
     )
