@@ -250,7 +250,7 @@ class Run(NamedTuple):
     redis_cpu_seconds: float = 0.0
     """redis-server's CPU meanwhile (the redis sink's runs only)."""
     walsender_cpu_seconds: float | None = None
-    """The CPU of the server's walsender that streamed to it, when the server runs here."""
+    """The CPU of the server's walsender that streamed to a sink, when the server runs here."""
 
 
 def run_measured(command, **kwargs) -> Run:
@@ -539,9 +539,7 @@ def drain_copy(
         contender, project = contender.removesuffix(BASELINE), baseline
     try:
         if contender in ("pgoutput", "wal2json"):
-            with watching_walsender(bench_url, slot) as walsender:
-                run = pg_recvlogical(bench_url, name, slot, end_lsn, plugin)
-            return run._replace(walsender_cpu_seconds=walsender.cpu_seconds)
+            return pg_recvlogical(bench_url, name, slot, end_lsn, plugin)
         if contender == "decoding":
             return decode_in_sql(bench_url, name, slot, end_lsn)
         if contender == "start-up":

@@ -264,12 +264,7 @@ def test_the_benchmark_reads_a_walsenders_cpu_and_no_other_process(source):
         source.url(), connection_factory=psycopg2.extras.PhysicalReplicationConnection
     )
     try:
-        (row,) = source.sql(
-            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' "
-            "AND backend_start = (SELECT max(backend_start) FROM pg_stat_activity "
-            "WHERE backend_type = 'walsender')"
-        )
-        cpu = benchmark.walsender_cpu_seconds(row["pid"])
+        cpu = benchmark.walsender_cpu_seconds(replication.get_backend_pid())  # its walsender
         assert cpu is not None and cpu >= 0
     finally:
         replication.close()
