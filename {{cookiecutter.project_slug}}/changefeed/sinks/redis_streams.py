@@ -12,6 +12,7 @@ it answers (see `durability_problem`), so that what Postgres is then told is saf
 import dataclasses
 import logging
 import re
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -41,6 +42,8 @@ NO_KEY = b"default"
 SNAPSHOT_KEY = "changefeed.snapshot.{slot}:"
 MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+OK = b"+OK\r\n"
+QUEUED = b"+QUEUED\r\n"
 # What a restarting, unreachable or loading Redis raises (BusyLoadingError is a ConnectionError).
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 StreamId = tuple[int, int]
@@ -54,6 +57,33 @@ def bulk(value: bytes) -> bytes:
 def parse_stream_id(value: bytes) -> StreamId:
     milliseconds, _, sequence = value.partition(b"-")
     return int(milliseconds), int(sequence or 0)
+
+
+def differing_reply(sock: socket.socket, expected: bytes) -> bytes | None:
+    """Read Redis' answer to a MULTI/EXEC, as long as `expected`: None when it is `expected`,
+    else the first reply line that differs (an error, say: "-OOM command not allowed ...").
+
+    A batch's whole answer is known before it is sent (OK, a QUEUED per command, then the IDs),
+    so it is compared as bytes, not parsed: a QUEUED at a time, redis-py's parser took more of
+    the consumer's CPU than formatting the entry did. A reply that differs is read on to its end
+    of line only; the caller drops the connection, and with it any replies after it.
+    """
+    received = bytearray(len(expected))
+    view = memoryview(received)
+    done = 0
+    while done < len(expected):
+        count = sock.recv_into(view[done:])
+        if count == 0:
+            raise ConnectionResetError("Redis closed the connection")
+        if view[done : done + count] != expected[done : done + count]:
+            differs = next(i for i in range(done, done + count) if received[i] != expected[i])
+            start = received.rfind(b"\n", 0, differs) + 1
+            line = bytes(received[start : done + count])
+            while b"\r\n" not in line and (more := sock.recv(4096)):
+                line += more
+            return line.split(b"\r\n", 1)[0][:500]
+        done += count
+    return None
 
 
 def validate_stream_template(template: str) -> None:
@@ -103,11 +133,10 @@ def durability_problem(config: dict) -> str | None:
 
 @dataclass(slots=True)
 class StreamEntries:
-    """A batch's entries, in commit order: each one's stream, ID, XADD command (in Redis' wire
-    protocol, RESP) and XADD's reply (the ID)."""
+    """A batch's entries, in commit order: each one's stream, its XADD command and XADD's reply
+    (its ID), both in Redis' wire protocol (RESP); and each stream's first and last ID."""
 
     streams: list[bytes] = field(default_factory=list)
-    ids: list[StreamId] = field(default_factory=list)
     commands: list[bytes] = field(default_factory=list)
     replies: list[bytes] = field(default_factory=list)
     first: dict[bytes, StreamId] = field(default_factory=dict)
@@ -117,23 +146,26 @@ class StreamEntries:
 
     def after(self, last_ids: dict[bytes, StreamId]) -> list[int]:
         """Which entries (indices) come after their stream's last ID."""
+        # Read back from the replies: needed only after a restart or a lost reply.
+        ids = (parse_stream_id(reply.split(b"\r\n")[1]) for reply in self.replies)
         return [
             index
-            for index, (stream, entry_id) in enumerate(zip(self.streams, self.ids, strict=True))
+            for index, (stream, entry_id) in enumerate(zip(self.streams, ids, strict=True))
             if entry_id > last_ids[stream]
         ]
 
-    def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, list[bytes]]:
+    def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, bytes]:
         """MULTI, an XADD per entry (or per entry `keep` names), a SET per snapshot step, EXEC;
-        and what EXEC answers when all went well: the IDs added, then the SETs' OKs."""
+        and all Redis answers when all goes well: OK, a QUEUED per command, then EXEC's array
+        of the IDs added and the SETs' OKs."""
         if keep is None:
             commands, replies = self.commands, self.replies
         else:
             commands = [self.commands[index] for index in keep]
             replies = [self.replies[index] for index in keep]
-        commands = [*commands, *self.step_commands]
-        replies = [*replies, *[b"OK"] * len(self.step_commands)]
-        return b"".join([MULTI, *commands, EXEC]), replies
+        count = len(commands) + len(self.step_commands)
+        answer = [OK, QUEUED * count, b"*%d\r\n" % count, *replies, OK * len(self.step_commands)]
+        return b"".join([MULTI, *commands, *self.step_commands, EXEC]), b"".join(answer)
 
 
 class RedisStreamsSink:
@@ -195,42 +227,45 @@ class RedisStreamsSink:
     def encode(self, transactions: Sequence[Transaction]) -> StreamEntries:
         # Called for every change of the feed: RESP is formatted with few operations per entry.
         entries = StreamEntries()
-        streams, ids, commands, replies = (
-            entries.streams,
-            entries.ids,
-            entries.commands,
-            entries.replies,
-        )
+        streams, commands, replies = entries.streams, entries.commands, entries.replies
         first, last = entries.first, entries.last
+        stream_of, xadd_to = self._streams, self._xadd_to
         feed_field = bulk(FEED_FIELD)
         values = iter(json_objects(self.objects_of(transactions)))
+        stream = None  # the stream of the entries before, and the last of their IDs
+        last_id = None
         for tx in transactions:
+            commit_lsn = tx.commit_lsn
             for change, value in zip(tx.changes, values):  # noqa: B905 (one value per change)
-                stream = self._streams.get(change.table_name)
-                if stream is None:
-                    stream = self._new_stream(change.table_name)
+                table_stream = stream_of.get(change.table_name)
+                if table_stream is None:
+                    table_stream = self._new_stream(change.table_name)
+                if table_stream is not stream:  # each stream's first and last ID, in runs
+                    if stream is not None:
+                        last[stream] = last_id
+                    stream = table_stream
+                    first.setdefault(stream, (commit_lsn, change.position))
+                last_id = (commit_lsn, change.position)
                 if self.envelope is None:
                     packed_field = feed_field
                 else:
                     packed_field = bulk(self.envelope.key(change) or NO_KEY)
-                entry_id = (tx.commit_lsn, change.position)
-                if stream not in first:
-                    first[stream] = entry_id
-                last[stream] = entry_id
-                streams.append(stream)
-                ids.append(entry_id)
-                raw_id = b"%d-%d" % entry_id
+                raw_id = b"%d-%d" % last_id
+                reply = b"$%d\r\n%b\r\n" % (len(raw_id), raw_id)  # the ID, as XADD has it
                 commands.append(
-                    b"%b$%d\r\n%b\r\n%b$%d\r\n%b\r\n"
-                    % (self._xadd_to[stream], len(raw_id), raw_id, packed_field, len(value), value)
+                    b"%b%b%b$%d\r\n%b\r\n"
+                    % (xadd_to[stream], reply, packed_field, len(value), value)
                 )
-                replies.append(raw_id)
+                replies.append(reply)
+                streams.append(stream)
             if tx.snapshot is not None:
                 # A snapshot's progress goes in the same MULTI/EXEC as its rows: exactly once.
                 key = (self.snapshot_key + tx.snapshot.table).encode()
                 step = orjson.dumps(dataclasses.asdict(tx.snapshot))
                 entries.steps.append(tx.snapshot)
                 entries.step_commands.append(b"*3\r\n$3\r\nSET\r\n%b%b" % (bulk(key), bulk(step)))
+        if stream is not None:
+            last[stream] = last_id
         return entries
 
     def write(self, transactions: Sequence[Transaction], entries: StreamEntries) -> None:
@@ -308,41 +343,30 @@ class RedisStreamsSink:
         for stream, entry_id in entries.last.items():
             last_ids[stream] = max(last_ids[stream], entry_id)
 
-    def _execute(self, command: bytes, expected: list[bytes]) -> None:
-        """Send a MULTI/EXEC, and check that Redis queued every command and that EXEC answered
-        `expected` (the IDs added, the SETs' OKs).
-
-        The replies are read with redis-py's own parser (hiredis: a reply per entry costs about
-        what Redis takes to add it in Python's parser, nothing in hiredis'). Anything but the
-        expected replies is an error, and the connection is dropped.
-        """
+    def _execute(self, command: bytes, answer: bytes) -> None:
+        """Send a MULTI/EXEC, and check that Redis answers exactly `answer`. Anything else (out
+        of memory, say, or another writer adding to these streams) is an error, and the
+        connection is dropped."""
         pool = self.redis.connection_pool
         connection = pool.get_connection()
         try:
             connection.send_packed_command([command])
-            read = connection.read_response
-            replies = [read(disable_decoding=True) for _ in range(len(expected) + 1)]
-            executed = read(disable_decoding=True)
-        except ResponseError as error:  # a command refused as it was queued, or EXECABORT
+            # redis-py reads a reply at a time; the answer is read off its socket instead, which
+            # holds nothing else between two commands.
+            wrong = differing_reply(connection._sock, answer)
+            if wrong is not None:  # dropped below, with whatever Redis answers after it
+                self._refused(wrong[1:] if wrong.startswith(b"-") else f"it answered {wrong!r}")
+        except TimeoutError as error:  # socket.timeout
             connection.disconnect()
-            self._refused(error)
+            raise RedisTimeoutError(f"Timeout reading from Redis: {error}") from error
+        except OSError as error:
+            connection.disconnect()
+            raise RedisConnectionError(f"Error reading from Redis: {error}") from error
         except BaseException:
             connection.disconnect()
             raise
         finally:
             pool.release(connection)
-        if executed != expected or replies[0] != b"OK" or any(r != b"QUEUED" for r in replies[1:]):
-            connection.disconnect()
-            # Out of memory, say, or another writer adding to these streams.
-            wrong = (
-                executed
-                if not isinstance(executed, list)
-                else next(
-                    (got for got, want in zip(executed, expected, strict=False) if got != want),
-                    f"{len(executed)} replies for {len(expected)} commands",
-                )
-            )
-            self._refused(wrong)
 
     def _refused(self, reason) -> None:
         if isinstance(reason, bytes):
