@@ -21,8 +21,8 @@ from functools import partial
 
 import orjson
 import redis
+from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from changefeed.envelopes import DebeziumEnvelope, feed_objects, json_objects
@@ -354,6 +354,8 @@ class RedisStreamsSink:
             # redis-py reads a reply at a time; the answer is read off its socket instead, which
             # holds nothing else between two commands.
             wrong = differing_reply(connection._sock, answer)
+            if wrong is not None and wrong.startswith(b"-LOADING"):  # restarted: retried
+                raise BusyLoadingError(wrong[1:].decode(errors="replace"))
             if wrong is not None:  # dropped below, with whatever Redis answers after it
                 self._refused(wrong[1:] if wrong.startswith(b"-") else f"it answered {wrong!r}")
         except TimeoutError as error:  # socket.timeout
