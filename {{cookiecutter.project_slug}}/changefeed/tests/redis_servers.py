@@ -23,7 +23,7 @@ class DurableRedis(RedisExecutor):
     """pytest-redis's redis-server with the persistence the sink requires: an append-only file,
     fsynced before each answer. (pytest-redis's factory has no option for either.)"""
 
-    def __init__(self, datadir):
+    def __init__(self, datadir, *options):
         super().__init__(
             executable=REDIS_SERVER,
             databases=1,
@@ -34,7 +34,7 @@ class DurableRedis(RedisExecutor):
             datadir=datadir,
             appendonly="yes",
         )
-        self.command_parts = [*self.command_parts, "--appendfsync", "always"]
+        self.command_parts = [*self.command_parts, "--appendfsync", "always", *options]
         self.command = shlex.join(self.command_parts)
 
     @property

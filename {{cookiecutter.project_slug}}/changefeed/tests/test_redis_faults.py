@@ -9,12 +9,14 @@ import time
 import pytest
 import redis
 
-from changefeed.tests.redis_servers import STREAM, entries
+from changefeed.sinks.redis_streams import RedisStreamsSink
+from changefeed.tests.redis_servers import STREAM, DurableRedis, entries
 from changefeed.tests.test_faults import Writer, audited
 from changefeed.tests.test_redis_sink import (
     READ,
     READ_TABLE,
     consume_into,
+    inserts,
     many_changes,
     start_reader,
 )
@@ -106,6 +108,34 @@ def test_crash_loop_20_sigkills_lose_and_duplicate_nothing_in_redis(
     record_property("seed", seed)
     print(f"seed {seed}: 20 SIGKILLs, {writer.committed} transactions, {checked} changes checked")
     assert len(set(held_at_kill)) > 5, held_at_kill
+
+
+def test_a_batch_a_restarted_redis_answers_while_loading_is_retried(tmp_path, caplog):
+    # Until it has read its append-only file back, a restarted Redis answers LOADING: the batch
+    # is retried, as for a Redis that is down, not refused.
+    with DurableRedis(tmp_path, "--enable-debug-command", "yes") as server:
+        sink = RedisStreamsSink("slot", server.url)
+        sink.checkpoint()
+        batch = inserts(commit_lsn=100, count=10)
+        sink.write(batch, sink.encode(batch))
+        client = redis.Redis.from_url(server.url)
+        client.execute_command("DEBUG", "POPULATE", 2_000_000)  # enough to load for a while
+        client.bgrewriteaof()
+        while client.info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.1)
+        sink.redis.connection_pool.disconnect()  # the next batch on a new connection
+        server.kill()
+        server.start()
+        loading = redis.Redis.from_url(server.url).info("persistence")["loading"]
+        batch = inserts(commit_lsn=200, count=10)
+        sink.write(batch, sink.encode(batch))
+
+        assert loading == 1
+        assert "loading the dataset" in caplog.text
+        assert [entry_id for entry_id, _, _ in entries(server.url)] == [
+            *(f"100-{n}" for n in range(10)),
+            *(f"200-{n}" for n in range(10)),
+        ]
 
 
 def test_a_redis_crash_mid_stream_is_survived(source, durable_redis):
