@@ -249,8 +249,10 @@ def check_checkpoint(config: ReplicationConfig, checkpoint: int) -> None:
             f"The sink says changes up to {format_lsn(checkpoint)} are stored, but Postgres has "
             f"written nothing past {current}: that checkpoint is not this consumer's (a forged "
             "entry, or a sink shared with another database), and nothing was consumed. For the "
-            "redis sink it is the streams' last IDs (<commit LSN>-<position>): remove the stream "
-            "that holds a foreign ID, or use another --redis-stream."
+            "redis sink it is the streams' last IDs (<commit LSN>-<position>): in the stream whose "
+            "last ID is past it (XINFO STREAM), XDEL the foreign entries and XSETID the stream "
+            "back to its newest entry of the feed's (XREVRANGE <stream> + - COUNT 1), or consume "
+            "into another --redis-stream."
         )
 
 

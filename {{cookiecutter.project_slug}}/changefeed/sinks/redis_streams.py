@@ -21,7 +21,7 @@ from functools import partial
 
 import orjson
 import redis
-from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -84,6 +84,13 @@ def differing_reply(sock: socket.socket, expected: bytes) -> bytes | None:
             return line.split(b"\r\n", 1)[0][:500]
         done += count
     return None
+
+
+def credentials_refused(location: str, error: Exception) -> str:
+    return (
+        f"Redis at {location} refused the credentials ({error}): check the user and password "
+        "in --redis-url (CHANGEFEED_REDIS_URL)."
+    )
 
 
 def validate_stream_template(template: str) -> None:
@@ -336,7 +343,13 @@ class RedisStreamsSink:
         if all(first > last_ids[stream] for stream, first in entries.first.items()):
             self._execute(*entries.transaction())
         else:
-            # Redis has some of them already (a restart, or a reply lost on the way): add the rest.
+            # Redis has the batch already (its reply was lost on the way). A MULTI/EXEC adds a
+            # batch whole, so each stream then ends at the batch's last entry in it; a stream
+            # ending anywhere else past the batch's start has entries of another writer's, and
+            # what it holds cannot tell which of the batch's entries are there.
+            for stream, first in entries.first.items():
+                if first <= last_ids[stream] != entries.last[stream]:
+                    self._refuse_foreign(stream, last_ids[stream], entries)
             keep = entries.after(last_ids)
             if keep or entries.steps:  # the steps again, if any: the same values
                 self._execute(*entries.transaction(keep))
@@ -370,14 +383,34 @@ class RedisStreamsSink:
         finally:
             pool.release(connection)
 
+    def _refuse_foreign(self, stream: bytes, last_id: StreamId, entries: StreamEntries) -> None:
+        name = stream.decode(errors="replace")
+        last, first, end = (
+            "{}-{}".format(*entry_id)
+            for entry_id in (last_id, entries.first[stream], entries.last[stream])
+        )
+        raise ChangeFeedError(
+            f"Stream {name} in Redis at {self.location} ends at ID {last}, which this feed did "
+            f"not write (its batch in hand is {first} to {end}): another writer adds to it, so "
+            "nothing of the batch was added or acknowledged. XDEL that writer's entries and "
+            f"XSETID {name} back to this feed's newest entry (XREVRANGE {name} + - COUNT 1), or "
+            "consume into another --redis-stream."
+        )
+
     def _refused(self, reason) -> None:
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
         elif isinstance(reason, Exception):  # redis-py's class says what its text leaves out
             reason = f"{type(reason).__name__}: {reason}"
+        advice = ""
+        if reason.startswith("OOM"):
+            advice = (
+                " Give Redis memory (maxmemory), or trim the streams (--redis-maxlen, or XTRIM "
+                "what every consumer group has read), then start the consumer again."
+            )
         raise ChangeFeedError(
             f"Redis at {self.location} refused a batch ({reason}); it was not acknowledged, so a "
-            "restart retries what Redis does not have."
+            f"restart retries what Redis does not have.{advice}"
         )
 
     def _check_durability(self) -> None:
@@ -410,6 +443,8 @@ class RedisStreamsSink:
                     if self.check_durability:
                         self._check_durability()
                 return operation(*args)
+            except AuthenticationError as error:  # a ConnectionError to redis-py: not retried
+                raise ChangeFeedError(credentials_refused(self.location, error)) from None
             except UNAVAILABLE as error:
                 down_since = down_since or time.monotonic()
                 down = time.monotonic() - down_since

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ import redis
 from changefeed.envelopes import UNAVAILABLE_VALUE
 from changefeed.replication import ChangeFeedError
 from changefeed.sinks.redis_streams import RedisStreamsSink
-from changefeed.tests.redis_servers import STREAM, entries
+from changefeed.tests.redis_servers import STREAM, DurableRedis, entries
 from changefeed.tests.source_databases import TABLE
 from changefeed.transactions import Change, Transaction
 
@@ -205,6 +206,7 @@ def test_a_batch_redis_refuses_stops_the_consumer_with_its_reason(source, durabl
     line = refusal(source, "--sink", "redis", "--redis-url", durable_redis.url, "-v", "0")
 
     assert "refused a batch (OOM command not allowed when used memory" in line, line
+    assert "Give Redis memory (maxmemory), or trim the streams" in line
     assert "it was not acknowledged" in line
     assert entries(durable_redis.url) == []
 
@@ -253,6 +255,53 @@ def test_redis_whole_answer_to_a_large_batch_is_checked(durable_redis):
         "400000-1",
         "400000-2",
     ]
+
+
+def test_a_stream_another_writer_added_to_is_refused_and_nothing_is_skipped(durable_redis):
+    # A restarted consumer reads each stream's last ID before its first batch: one past the
+    # batch's start that the feed did not write must stop it, not make it skip the batch.
+    batch = inserts(commit_lsn=100, count=5)
+    first = RedisStreamsSink("slot", durable_redis.url)
+    first.checkpoint()
+    first.write(batch, first.encode(batch))
+    restarted = RedisStreamsSink("slot", durable_redis.url)
+    restarted.checkpoint()
+    redis.Redis.from_url(durable_redis.url).xadd(STREAM, {"change": "{}"}, id="300-2")
+    batch = inserts(commit_lsn=300, count=5)
+
+    with pytest.raises(ChangeFeedError) as refused:
+        restarted.write(batch, restarted.encode(batch))
+
+    message = str(refused.value)
+    assert f"Stream {STREAM} in Redis at {durable_redis.url} ends at ID 300-2" in message
+    assert "its batch in hand is 300-0 to 300-4" in message
+    assert f"XSETID {STREAM} back to this feed's newest entry" in message
+    assert [entry_id for entry_id, _, _ in entries(durable_redis.url)][-2:] == ["100-4", "300-2"]
+
+
+def test_a_redis_that_refuses_the_password_is_reported_at_once(source, tmp_path):
+    with DurableRedis(tmp_path, "--requirepass", "right") as server:
+        wrong = f"redis://:wrong@{server.host}:{server.port}/0"
+        started = time.monotonic()
+
+        line = refusal(source, "--sink", "redis", "--redis-url", wrong, "-v", "0")
+        reader = source.manage(
+            "read_changes",
+            "--redis-url",
+            wrong,
+            "--stream",
+            STREAM,
+            "--handler",
+            "changefeed.tests.handlers.record_read",
+        )
+
+    assert time.monotonic() - started < 60  # not retried for --max-downtime (300 s)
+    assert f"Redis at redis://{server.host}:{server.port}/0 refused the credentials" in line
+    assert "check the user and password in --redis-url (CHANGEFEED_REDIS_URL)" in line
+    assert "wrong" not in line
+    assert reader.returncode == 1
+    assert reader.stderr.strip().splitlines()[-1].startswith("CommandError: Redis at ")
+    assert "refused the credentials" in reader.stderr
 
 
 def test_the_durability_check_can_be_skipped_where_config_get_is_refused(source, volatile_redis):

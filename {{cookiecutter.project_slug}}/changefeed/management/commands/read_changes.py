@@ -7,6 +7,7 @@ from datetime import datetime
 
 import orjson
 import redis
+from redis.exceptions import AuthenticationError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -16,6 +17,7 @@ from changefeed.management.commands.consume_changes import positive
 from changefeed.sinks.redis_streams import (
     FEED_FIELD,
     UNAVAILABLE,
+    credentials_refused,
     RedisStreamsSink,
     parse_stream_id,
     redis_location,
@@ -185,6 +187,10 @@ class Command(BaseCommand):
             self.reached = False
             try:
                 return self._run(options)
+            except AuthenticationError as error:  # a ConnectionError to redis-py: not retried
+                raise CommandError(
+                    credentials_refused(redis_location(options["redis_url"]), error)
+                ) from None
             except UNAVAILABLE as error:
                 if self.stopping:
                     return  # asked to stop: what is not acknowledged stays pending
