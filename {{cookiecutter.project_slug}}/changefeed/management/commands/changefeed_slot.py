@@ -62,7 +62,10 @@ class Command(BaseCommand):
             else "no",
             "wal status": status["wal_status"],
             "confirmed lsn": status["confirmed_lsn"],
-            "stored up to": format_lsn(checkpoint) if checkpoint else "nothing stored",
+            # Only the store sink's checkpoint is in the database (redis': its streams' IDs).
+            "store sink at": format_lsn(checkpoint)
+            if checkpoint
+            else "nothing stored (the jsonl and redis sinks keep no checkpoint here)",
             "retained wal": f"{status['retained_wal_bytes']:,} bytes",
             # The same lag consume_changes reports: WAL past the slot's confirmed position.
             "lag": format_lag(status["lag_bytes"]),
