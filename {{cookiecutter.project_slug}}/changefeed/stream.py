@@ -142,6 +142,10 @@ class ChangeStream:
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, acknowledge it and return."""
         self._stop.set()
+        # A sink that waits out its own backend's outages (redis) stops waiting: SinkStopped.
+        stop_sink = getattr(self.sink, "stop", None)
+        if stop_sink is not None:
+            stop_sink()
 
     def run(self, max_events: int | None = None, idle_timeout: float | None = None) -> int:
         """Consume; returns the number of change events the sink received."""

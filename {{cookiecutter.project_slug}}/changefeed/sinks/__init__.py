@@ -23,6 +23,11 @@ from typing import Any, Protocol
 from changefeed.transactions import SnapshotStep, Transaction
 
 
+class SinkStopped(Exception):
+    """A sink gave up waiting for its backend (Redis, down) because the consumer was asked to
+    stop: what the backend did not answer for was not acknowledged, and a restart retries it."""
+
+
 class Sink(Protocol):
     def checkpoint(self) -> int:
         """End LSN of the last transaction the sink holds (0: it keeps no record of its own,

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import re
 import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from changefeed.envelopes import DebeziumEnvelope, feed_objects, json_objects
 from changefeed.models import SnapshotProgress
 from changefeed.replication import ChangeFeedError
+from changefeed.sinks import SinkStopped
 from changefeed.transactions import SnapshotStep, Transaction
 
 logger = logging.getLogger(__name__)
@@ -220,6 +222,11 @@ class RedisStreamsSink:
         self._streams: dict[str, bytes] = {}  # table name -> stream name
         self._xadd_to: dict[bytes, bytes] = {}  # stream name -> XADD's arguments up to the ID
         self._last_ids: dict[bytes, StreamId] = {}  # the writer's view of each stream's end
+        self.stopping = threading.Event()  # set by stop(): an outage is no longer waited out
+
+    def stop(self) -> None:
+        """Stop waiting for Redis to come back (the consumer is asked to stop)."""
+        self.stopping.set()
 
     # --- Sink ------------------------------------------------------------------------------
 
@@ -454,5 +461,10 @@ class RedisStreamsSink:
                         f"--max-downtime {self.max_downtime:g}s): {error}"
                     ) from None
                 logger.warning("Redis unavailable (%s); retrying in %.1fs", error, delay)
-                time.sleep(delay)
+                if self.stopping.wait(delay):
+                    raise SinkStopped(
+                        f"Stopped while Redis at {self.location} was unavailable ({error}); "
+                        "what it had not answered for was not acknowledged, and is retried on "
+                        "restart."
+                    ) from None
                 delay = min(delay * 2, 5.0)

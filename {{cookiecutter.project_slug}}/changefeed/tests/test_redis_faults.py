@@ -221,3 +221,17 @@ def test_a_reader_waiting_for_redis_stops_cleanly_when_asked(source):
 
     assert reader.returncode == 0, stderr
     assert "unavailable" in stderr and "Traceback" not in stderr
+
+
+def test_a_consumer_waiting_for_redis_stops_cleanly_when_asked(source):
+    source.manage("changefeed_slot", "create")
+    many_changes(source, 10)
+    consumer = redis_consumer(source, unreachable_redis_url())
+    time.sleep(3)  # retrying by now
+    consumer.send_signal(signal.SIGTERM)
+    _, stderr = consumer.communicate(timeout=30)
+
+    assert consumer.returncode == 0, stderr
+    assert "Redis unavailable" in stderr and "Traceback" not in stderr
+    assert "Stopped while Redis at redis://127.0.0.1:" in stderr
+    assert "is retried on restart" in stderr

@@ -12,6 +12,7 @@ from changefeed.lsn import format_lag
 from changefeed.management.options import add_replication_arguments, replication_config
 from changefeed.pgoutput import PgOutputDecodeError
 from changefeed.replication import ChangeFeedError
+from changefeed.sinks import SinkStopped
 from changefeed.sinks.jsonl import JsonlSink
 from changefeed.sinks.store import StoreSink
 from changefeed.snapshot import Snapshotter, request_snapshots
@@ -171,6 +172,9 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stream.stop())
         try:
             events = stream.run(options["max_events"], options["idle_timeout"])
+        except SinkStopped as stopped:  # asked to stop while Redis was down: nothing lost
+            self.stderr.write(str(stopped))
+            events = stream.events
         except (ChangeFeedError, HandlerError) as error:
             raise CommandError(str(error)) from None
         except (PgOutputDecodeError, ProtocolError) as error:
