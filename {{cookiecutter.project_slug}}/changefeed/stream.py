@@ -205,7 +205,8 @@ class ChangeStream:
             "Streaming slot %s (publication %s) from %s",
             self.config.slot,
             self.config.publication,
-            format_lsn(self.acknowledged),
+            # 0: the sink keeps no position of its own (jsonl), or has stored nothing yet.
+            format_lsn(self.acknowledged) if self.acknowledged else "where the slot left off",
         )
 
     def _disconnect(self) -> None:
