@@ -46,6 +46,8 @@ MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 OK = b"+OK\r\n"
 QUEUED = b"+QUEUED\r\n"
+# What Redis answers an XADD at or below its stream's last ID: another writer has added past it.
+ID_NOT_PAST_THE_END = b"-ERR The ID specified in XADD is equal or smaller"
 # What a restarting, unreachable or loading Redis raises (BusyLoadingError is a ConnectionError).
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 StreamId = tuple[int, int]
@@ -161,6 +163,14 @@ class StreamEntries:
             index
             for index, (stream, entry_id) in enumerate(zip(self.streams, ids, strict=True))
             if entry_id > last_ids[stream]
+        ]
+
+    def ids_in(self, stream: bytes) -> list[bytes]:
+        """The IDs of the entries for `stream`."""
+        return [
+            reply.split(b"\r\n")[1]
+            for entry_stream, reply in zip(self.streams, self.replies, strict=True)
+            if entry_stream == stream
         ]
 
     def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, bytes]:
@@ -348,7 +358,10 @@ class RedisStreamsSink:
             self._last_ids.update(self.last_ids(missing))
         last_ids = self._last_ids
         if all(first > last_ids[stream] for stream, first in entries.first.items()):
-            self._execute(*entries.transaction())
+            before = {stream: last_ids[stream] for stream in entries.first}
+            wrong = self._execute(*entries.transaction())
+            if wrong is not None and wrong.startswith(ID_NOT_PAST_THE_END):
+                self._undo_and_refuse_foreign(entries, before)
         else:
             # Redis has the batch already (its reply was lost on the way). A MULTI/EXEC adds a
             # batch whole, so each stream then ends at the batch's last entry in it; a stream
@@ -358,15 +371,18 @@ class RedisStreamsSink:
                 if first <= last_ids[stream] != entries.last[stream]:
                     self._refuse_foreign(stream, last_ids[stream], entries)
             keep = entries.after(last_ids)
+            wrong = None
             if keep or entries.steps:  # the steps again, if any: the same values
-                self._execute(*entries.transaction(keep))
+                wrong = self._execute(*entries.transaction(keep))
+        if wrong is not None:
+            self._refused(wrong[1:] if wrong.startswith(b"-") else f"it answered {wrong!r}")
         for stream, entry_id in entries.last.items():
             last_ids[stream] = max(last_ids[stream], entry_id)
 
-    def _execute(self, command: bytes, answer: bytes) -> None:
-        """Send a MULTI/EXEC, and check that Redis answers exactly `answer`. Anything else (out
-        of memory, say, or another writer adding to these streams) is an error, and the
-        connection is dropped."""
+    def _execute(self, command: bytes, answer: bytes) -> bytes | None:
+        """Send a MULTI/EXEC: None if Redis answers exactly `answer`, else the reply line that
+        differs (out of memory, say, or another writer adding to these streams), the
+        connection dropped."""
         pool = self.redis.connection_pool
         connection = pool.get_connection()
         try:
@@ -376,8 +392,9 @@ class RedisStreamsSink:
             wrong = differing_reply(connection._sock, answer)
             if wrong is not None and wrong.startswith(b"-LOADING"):  # restarted: retried
                 raise BusyLoadingError(wrong[1:].decode(errors="replace"))
-            if wrong is not None:  # dropped below, with whatever Redis answers after it
-                self._refused(wrong[1:] if wrong.startswith(b"-") else f"it answered {wrong!r}")
+            if wrong is not None:  # with whatever Redis answers after it
+                connection.disconnect()
+            return wrong
         except TimeoutError as error:  # socket.timeout
             connection.disconnect()
             raise RedisTimeoutError(f"Timeout reading from Redis: {error}") from error
@@ -389,6 +406,27 @@ class RedisStreamsSink:
             raise
         finally:
             pool.release(connection)
+
+    def _undo_and_refuse_foreign(
+        self, entries: StreamEntries, before: dict[bytes, StreamId]
+    ) -> None:
+        """A stream had another writer's entry past the batch, so Redis refused the batch's
+        XADDs to it, but added the others (EXEC does not roll back): take those out again, IDs
+        and all, so that the streams are as they were before the batch, then refuse it."""
+        ends = self.last_ids(entries.first)
+        added = [stream for stream in entries.first if ends[stream] == entries.last[stream]]
+        if added:
+            undo = self.redis.pipeline(transaction=True)
+            for stream in added:
+                undo.xdel(stream, *entries.ids_in(stream))
+                if before[stream] == (0, 0):
+                    undo.delete(stream)  # the batch made it
+                else:
+                    undo.execute_command("XSETID", stream, "{}-{}".format(*before[stream]))
+            undo.execute()
+        for stream in entries.first:
+            if stream not in added and ends[stream] >= entries.first[stream]:
+                self._refuse_foreign(stream, ends[stream], entries)
 
     def _refuse_foreign(self, stream: bytes, last_id: StreamId, entries: StreamEntries) -> None:
         name = stream.decode(errors="replace")

@@ -240,13 +240,16 @@ def test_redis_whole_answer_to_a_large_batch_is_checked(durable_redis):
     assert [entry_id for entry_id, _, _ in stored] == [f"100000-{n}" for n in range(20_000)]
     assert stored[-1][2]["new"] == {"id": 19_999}
 
-    # Another writer adds past the sink's end: Redis refuses the next batch's XADDs at EXEC.
+    # Another writer adds past the sink's end: Redis refuses the next batch's XADDs at EXEC,
+    # and the sink says whose entry is in the way.
     redis.Redis.from_url(durable_redis.url).xadd(STREAM, {"change": "{}"}, id="300000-0")
     batch = inserts(commit_lsn=200_000, count=10)
     with pytest.raises(ChangeFeedError) as refused:
         sink.write(batch, sink.encode(batch))
-    assert "refused a batch (ERR The ID specified in XADD is equal or smaller" in str(refused.value)
-    assert "it was not acknowledged" in str(refused.value)
+    assert f"Stream {STREAM} in Redis at {durable_redis.url} ends at ID 300000-0" in str(
+        refused.value
+    )
+    assert "nothing of the batch was added or acknowledged" in str(refused.value)
     # The connection that was refused was dropped: the next batch is answered, from the start.
     batch = inserts(commit_lsn=400_000, count=3)
     sink.write(batch, sink.encode(batch))
@@ -277,6 +280,58 @@ def test_a_stream_another_writer_added_to_is_refused_and_nothing_is_skipped(dura
     assert "its batch in hand is 300-0 to 300-4" in message
     assert f"XSETID {STREAM} back to this feed's newest entry" in message
     assert [entry_id for entry_id, _, _ in entries(durable_redis.url)][-2:] == ["100-4", "300-2"]
+
+
+def two_tables(commit_lsn):
+    """One transaction changing two tables: entries for two streams."""
+    changes = [
+        Change(
+            commit_lsn - 2 + position,
+            position,
+            table,
+            "insert",
+            {"id": position},
+            None,
+            {"id": position},
+            [],
+        )
+        for position, table in enumerate(["public.a", "public.b"])
+    ]
+    return [Transaction(1, commit_lsn, commit_lsn + 1, datetime.now(UTC), changes)]
+
+
+def test_a_batch_refused_in_one_stream_is_taken_out_of_the_others(durable_redis):
+    # EXEC does not roll back: when another writer's entry makes Redis refuse a batch's XADDs
+    # to one stream, the sink takes the batch out of the other streams before it stops, so that
+    # the way back its message gives loses nothing.
+    sink = RedisStreamsSink("slot", durable_redis.url)
+    sink.checkpoint()
+    sink.write(two_tables(100), sink.encode(two_tables(100)))
+    client = redis.Redis.from_url(durable_redis.url)
+    client.xadd("changefeed.public.b", {"change": "{}"}, id="99999999999999-0")
+
+    with pytest.raises(ChangeFeedError) as refused:
+        sink.write(two_tables(200), sink.encode(two_tables(200)))
+
+    assert "Stream changefeed.public.b in Redis at" in str(refused.value)
+    assert "ends at ID 99999999999999-0" in str(refused.value)
+    assert [entry[0] for entry in entries(durable_redis.url, "changefeed.public.a")] == ["100-0"]
+    assert client.xinfo_stream("changefeed.public.a")["last-generated-id"] == b"100-0"
+
+    # The way back the message gives, then a restart: the batch lands in both streams, once.
+    client.xdel("changefeed.public.b", "99999999999999-0")
+    client.execute_command("XSETID", "changefeed.public.b", "100-1")
+    restarted = RedisStreamsSink("slot", durable_redis.url)
+    assert restarted.checkpoint() == 101
+    restarted.write(two_tables(200), restarted.encode(two_tables(200)))
+    assert [entry[0] for entry in entries(durable_redis.url, "changefeed.public.a")] == [
+        "100-0",
+        "200-0",
+    ]
+    assert [entry[0] for entry in entries(durable_redis.url, "changefeed.public.b")] == [
+        "100-1",
+        "200-1",
+    ]
 
 
 def test_a_redis_that_refuses_the_password_is_reported_at_once(source, tmp_path):
