@@ -237,10 +237,10 @@ def primary_key_columns(config: ReplicationConfig, relation_oid: int) -> tuple[s
         return tuple(name for (name,) in cursor.fetchall())
 
 
-def check_checkpoint(config: ReplicationConfig, checkpoint: int) -> None:
+def check_checkpoint(config: ReplicationConfig, checkpoint: int, source: str | None = None) -> None:
     """Refuse a sink's checkpoint past everything Postgres ever wrote: no consumer of this
     database stored it (a forged or foreign entry), and resuming there would skip, and
-    acknowledge, every change up to it."""
+    acknowledge, every change up to it. `source` says where the sink found it, if it can."""
     with _cursor(config) as cursor:
         cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
         (current,) = cursor.fetchone()
@@ -249,18 +249,20 @@ def check_checkpoint(config: ReplicationConfig, checkpoint: int) -> None:
             f"The sink says changes up to {format_lsn(checkpoint)} are stored, but Postgres has "
             f"written nothing past {current}: that checkpoint is not this consumer's (a forged "
             "entry, or a sink shared with another database), and nothing was consumed. For the "
-            "redis sink it is the streams' last IDs (<commit LSN>-<position>): in the stream whose "
-            "last ID is past it (XINFO STREAM), XDEL the foreign entries and XSETID the stream "
-            "back to its newest entry of the feed's (XREVRANGE <stream> + - COUNT 1), or consume "
-            "into another --redis-stream."
+            "redis sink it is the streams' last IDs (<commit LSN>-<position>): in "
+            f"{source or 'the stream whose last ID is past it (XINFO STREAM)'}, XDEL the "
+            "foreign entries and XSETID the stream back to its newest entry of the feed's "
+            "(XREVRANGE <stream> + - COUNT 1), or consume into another --redis-stream."
         )
 
 
-def prepare(config: ReplicationConfig, checkpoint: int) -> None:
+def prepare(
+    config: ReplicationConfig, checkpoint: int, checkpoint_source: str | None = None
+) -> None:
     """Everything the stream needs before it connects, checked in the order a user fixes it."""
     validate_names(config)
     check_server(config)
-    check_checkpoint(config, checkpoint)
+    check_checkpoint(config, checkpoint, checkpoint_source)
     ensure_publication(config, resolve_tables(config))
     state = slot_state(config)
     check_slot(config, state, checkpoint)

@@ -181,7 +181,12 @@ class ChangeStream:
         # The sink's checkpoint first: everything at or before it is stored already.
         self.acknowledged = max(self.acknowledged, self.sink.checkpoint())
         self.confirmed = max(self.confirmed, self.acknowledged)
-        replication.prepare(self.config, checkpoint=self.acknowledged)
+        replication.prepare(
+            self.config,
+            checkpoint=self.acknowledged,
+            # Where a sink found its checkpoint (a Redis stream's last ID), for the messages.
+            checkpoint_source=getattr(self.sink, "checkpoint_source", None),
+        )
         if self.snapshot is not None:
             self.snapshot.resume()
         self._connection = psycopg2.connect(

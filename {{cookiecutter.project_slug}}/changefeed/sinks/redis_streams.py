@@ -90,10 +90,17 @@ def differing_reply(sock: socket.socket, expected: bytes) -> bytes | None:
     return None
 
 
-def credentials_refused(location: str, error: Exception) -> str:
+def credentials_refused(url: str, error: Exception) -> str:
+    """What to say when Redis refuses to let the URL's user in."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.password and "password=" not in parts.query:
+        return (
+            f"Redis at {redis_location(url)} asks for a password and --redis-url "
+            "(CHANGEFEED_REDIS_URL) has none: put it in the URL, redis://:PASSWORD@host:port/0."
+        )
     return (
-        f"Redis at {location} refused the credentials ({error}): check the user and password "
-        "in --redis-url (CHANGEFEED_REDIS_URL)."
+        f"Redis at {redis_location(url)} refused the credentials ({error}): check the user and "
+        "password in --redis-url (CHANGEFEED_REDIS_URL)."
     )
 
 
@@ -212,6 +219,7 @@ class RedisStreamsSink:
         self.slot = slot
         self.database = database
         self.snapshot_key = SNAPSHOT_KEY.format(slot=slot)
+        self.url = url
         self.location = redis_location(url)
         # Generous timeouts: a large batch is one script, and Redis fsyncs before it answers.
         self.redis = redis.Redis.from_url(
@@ -233,6 +241,7 @@ class RedisStreamsSink:
         self._xadd_to: dict[bytes, bytes] = {}  # stream name -> XADD's arguments up to the ID
         self._last_ids: dict[bytes, StreamId] = {}  # the writer's view of each stream's end
         self.stopping = threading.Event()  # set by stop(): an outage is no longer waited out
+        self.checkpoint_source: str | None = None  # where checkpoint() found it, for messages
 
     def stop(self) -> None:
         """Stop waiting for Redis to come back (the consumer is asked to stop)."""
@@ -338,10 +347,15 @@ class RedisStreamsSink:
         if self.check_durability:
             self._check_durability()
         self._last_ids.clear()  # the writer reads them again before its first batch
-        last_commit = max(
-            (lsn for lsn, _ in self.last_ids(self.existing_streams()).values()), default=0
+        ends = self.last_ids(self.existing_streams())
+        if not ends or max(ends.values()) == (0, 0):
+            self.checkpoint_source = None
+            return 0
+        stream, last_id = max(ends.items(), key=lambda item: item[1])
+        self.checkpoint_source = "stream {}, whose last ID is {}-{}".format(
+            stream.decode(errors="replace"), *last_id
         )
-        return last_commit + 1 if last_commit else 0
+        return last_id[0] + 1
 
     def _snapshot_steps(self) -> dict[str, SnapshotStep]:
         steps = {}
@@ -489,7 +503,7 @@ class RedisStreamsSink:
                         self._check_durability()
                 return operation(*args)
             except AuthenticationError as error:  # a ConnectionError to redis-py: not retried
-                raise ChangeFeedError(credentials_refused(self.location, error)) from None
+                raise ChangeFeedError(credentials_refused(self.url, error)) from None
             except UNAVAILABLE as error:
                 down_since = down_since or time.monotonic()
                 down = time.monotonic() - down_since

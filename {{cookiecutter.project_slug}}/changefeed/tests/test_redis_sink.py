@@ -359,6 +359,15 @@ def test_a_redis_that_refuses_the_password_is_reported_at_once(source, tmp_path)
     assert "refused the credentials" in reader.stderr
 
 
+def test_a_redis_url_without_the_password_redis_asks_for_is_reported_as_such(source, tmp_path):
+    with DurableRedis(tmp_path, "--requirepass", "right") as server:
+        url = f"redis://{server.host}:{server.port}/0"
+        line = refusal(source, "--sink", "redis", "--redis-url", url, "-v", "0")
+
+    assert f"Redis at {url} asks for a password and --redis-url" in line
+    assert "put it in the URL, redis://:PASSWORD@host:port/0" in line
+
+
 def test_the_durability_check_can_be_skipped_where_config_get_is_refused(source, volatile_redis):
     # Managed Redis often refuses CONFIG GET; the user then vouches for its persistence.
     source.manage("changefeed_slot", "create")
@@ -601,6 +610,7 @@ def test_a_forged_entry_past_postgres_wal_is_refused_and_nothing_is_skipped(sour
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("CommandError: The sink says changes up to 5AF3/107A4000 are stored")
     assert "that checkpoint is not this consumer's" in line
+    assert f"in stream {STREAM}, whose last ID is 99999999999999-0, XDEL the foreign" in line
     assert confirmed_flush(source) == before  # nothing acknowledged past the 5 inserts
     # Without the foreign stream, the 5 changes arrive.
     client.delete(STREAM)

@@ -7,18 +7,18 @@ from datetime import datetime
 
 import orjson
 import redis
-from redis.exceptions import AuthenticationError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from redis.exceptions import AuthenticationError
 
 from changefeed.handlers import handler_name, load_handler
 from changefeed.management.commands.consume_changes import positive
 from changefeed.sinks.redis_streams import (
     FEED_FIELD,
     UNAVAILABLE,
-    credentials_refused,
     RedisStreamsSink,
+    credentials_refused,
     parse_stream_id,
     redis_location,
 )
@@ -188,9 +188,7 @@ class Command(BaseCommand):
             try:
                 return self._run(options)
             except AuthenticationError as error:  # a ConnectionError to redis-py: not retried
-                raise CommandError(
-                    credentials_refused(redis_location(options["redis_url"]), error)
-                ) from None
+                raise CommandError(credentials_refused(options["redis_url"], error)) from None
             except UNAVAILABLE as error:
                 if self.stopping:
                     return  # asked to stop: what is not acknowledged stays pending
