@@ -160,6 +160,7 @@ class StreamEntries:
     first: dict[bytes, StreamId] = field(default_factory=dict)
     last: dict[bytes, StreamId] = field(default_factory=dict)
     steps: list[SnapshotStep] = field(default_factory=list)
+    step_keys: list[bytes] = field(default_factory=list)
     step_commands: list[bytes] = field(default_factory=list)  # a SET each, answered +OK
 
     def after(self, last_ids: dict[bytes, StreamId]) -> list[int]:
@@ -296,6 +297,7 @@ class RedisStreamsSink:
                 key = (self.snapshot_key + tx.snapshot.table).encode()
                 step = orjson.dumps(dataclasses.asdict(tx.snapshot))
                 entries.steps.append(tx.snapshot)
+                entries.step_keys.append(key)
                 entries.step_commands.append(b"*3\r\n$3\r\nSET\r\n%b%b" % (bulk(key), bulk(step)))
         if stream is not None:
             last[stream] = last_id
@@ -373,9 +375,11 @@ class RedisStreamsSink:
         last_ids = self._last_ids
         if all(first > last_ids[stream] for stream, first in entries.first.items()):
             before = {stream: last_ids[stream] for stream in entries.first}
+            # A snapshot chunk's progress as it was, in case the batch has to be taken back.
+            steps_before = self.redis.mget(entries.step_keys) if entries.step_keys else []
             wrong = self._execute(*entries.transaction())
             if wrong is not None and wrong.startswith(ID_NOT_PAST_THE_END):
-                self._undo_and_refuse_foreign(entries, before)
+                self._undo_and_refuse_foreign(entries, before, steps_before)
         else:
             # Redis has the batch already (its reply was lost on the way). A MULTI/EXEC adds a
             # batch whole, so each stream then ends at the batch's last entry in it; a stream
@@ -422,22 +426,29 @@ class RedisStreamsSink:
             pool.release(connection)
 
     def _undo_and_refuse_foreign(
-        self, entries: StreamEntries, before: dict[bytes, StreamId]
+        self,
+        entries: StreamEntries,
+        before: dict[bytes, StreamId],
+        steps_before: list[bytes | None],
     ) -> None:
         """A stream had another writer's entry past the batch, so Redis refused the batch's
-        XADDs to it, but added the others (EXEC does not roll back): take those out again, IDs
-        and all, so that the streams are as they were before the batch, then refuse it."""
+        XADDs to it, but ran the rest (EXEC does not roll back): take those out again, IDs and
+        snapshot progress and all, so that Redis is as it was before the batch, then refuse it."""
         ends = self.last_ids(entries.first)
         added = [stream for stream in entries.first if ends[stream] == entries.last[stream]]
-        if added:
-            undo = self.redis.pipeline(transaction=True)
-            for stream in added:
-                undo.xdel(stream, *entries.ids_in(stream))
-                if before[stream] == (0, 0):
-                    undo.delete(stream)  # the batch made it
-                else:
-                    undo.execute_command("XSETID", stream, "{}-{}".format(*before[stream]))
-            undo.execute()
+        undo = self.redis.pipeline(transaction=True)
+        for stream in added:
+            undo.xdel(stream, *entries.ids_in(stream))
+            if before[stream] == (0, 0):
+                undo.delete(stream)  # the batch made it
+            else:
+                undo.execute_command("XSETID", stream, "{}-{}".format(*before[stream]))
+        for key, value in zip(entries.step_keys, steps_before, strict=True):
+            if value is None:
+                undo.delete(key)
+            else:
+                undo.set(key, value)
+        undo.execute()
         for stream in entries.first:
             if stream not in added and ends[stream] >= entries.first[stream]:
                 self._refuse_foreign(stream, ends[stream], entries)

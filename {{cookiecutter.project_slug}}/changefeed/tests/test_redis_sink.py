@@ -17,7 +17,7 @@ from changefeed.replication import ChangeFeedError
 from changefeed.sinks.redis_streams import RedisStreamsSink
 from changefeed.tests.redis_servers import STREAM, DurableRedis, entries
 from changefeed.tests.source_databases import TABLE
-from changefeed.transactions import Change, Transaction
+from changefeed.transactions import Change, SnapshotStep, Transaction
 
 # Deep: the redis sink and read_changes against redis-server, in depth.
 # Left out of the default run; `pytest -m deep` runs it.
@@ -282,8 +282,8 @@ def test_a_stream_another_writer_added_to_is_refused_and_nothing_is_skipped(dura
     assert [entry_id for entry_id, _, _ in entries(durable_redis.url)][-2:] == ["100-4", "300-2"]
 
 
-def two_tables(commit_lsn):
-    """One transaction changing two tables: entries for two streams."""
+def two_tables(commit_lsn, snapshot=None):
+    """One transaction changing two tables: entries for two streams (and a snapshot step)."""
     changes = [
         Change(
             commit_lsn - 2 + position,
@@ -297,7 +297,7 @@ def two_tables(commit_lsn):
         )
         for position, table in enumerate(["public.a", "public.b"])
     ]
-    return [Transaction(1, commit_lsn, commit_lsn + 1, datetime.now(UTC), changes)]
+    return [Transaction(1, commit_lsn, commit_lsn + 1, datetime.now(UTC), changes, None, snapshot)]
 
 
 def test_a_batch_refused_in_one_stream_is_taken_out_of_the_others(durable_redis):
@@ -306,17 +306,20 @@ def test_a_batch_refused_in_one_stream_is_taken_out_of_the_others(durable_redis)
     # the way back its message gives loses nothing.
     sink = RedisStreamsSink("slot", durable_redis.url)
     sink.checkpoint()
-    sink.write(two_tables(100), sink.encode(two_tables(100)))
+    chunk_1 = SnapshotStep("public.a", 1, [1], 1, False)
+    sink.write(two_tables(100, chunk_1), sink.encode(two_tables(100, chunk_1)))
     client = redis.Redis.from_url(durable_redis.url)
     client.xadd("changefeed.public.b", {"change": "{}"}, id="99999999999999-0")
 
+    chunk_2 = SnapshotStep("public.a", 1, [2], 2, True)
     with pytest.raises(ChangeFeedError) as refused:
-        sink.write(two_tables(200), sink.encode(two_tables(200)))
+        sink.write(two_tables(200, chunk_2), sink.encode(two_tables(200, chunk_2)))
 
     assert "Stream changefeed.public.b in Redis at" in str(refused.value)
     assert "ends at ID 99999999999999-0" in str(refused.value)
     assert [entry[0] for entry in entries(durable_redis.url, "changefeed.public.a")] == ["100-0"]
     assert client.xinfo_stream("changefeed.public.a")["last-generated-id"] == b"100-0"
+    assert sink.snapshot_steps() == {"public.a": chunk_1}  # the snapshot's progress too
 
     # The way back the message gives, then a restart: the batch lands in both streams, once.
     client.xdel("changefeed.public.b", "99999999999999-0")
