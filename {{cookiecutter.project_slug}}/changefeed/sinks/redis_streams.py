@@ -58,6 +58,11 @@ def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
+def reply_id(reply: bytes) -> bytes:
+    """The ID in XADD's reply, "$<length>\\r\\n<ID>\\r\\n"."""
+    return reply.split(b"\r\n")[1]
+
+
 def parse_stream_id(value: bytes) -> StreamId:
     milliseconds, _, sequence = value.partition(b"-")
     return int(milliseconds), int(sequence or 0)
@@ -166,7 +171,7 @@ class StreamEntries:
     def after(self, last_ids: dict[bytes, StreamId]) -> list[int]:
         """Which entries (indices) come after their stream's last ID."""
         # Read back from the replies: needed only after a restart or a lost reply.
-        ids = (parse_stream_id(reply.split(b"\r\n")[1]) for reply in self.replies)
+        ids = (parse_stream_id(reply_id(reply)) for reply in self.replies)
         return [
             index
             for index, (stream, entry_id) in enumerate(zip(self.streams, ids, strict=True))
@@ -176,9 +181,18 @@ class StreamEntries:
     def ids_in(self, stream: bytes) -> list[bytes]:
         """The IDs of the entries for `stream`."""
         return [
-            reply.split(b"\r\n")[1]
+            reply_id(reply)
             for entry_stream, reply in zip(self.streams, self.replies, strict=True)
             if entry_stream == stream
+        ]
+
+    def foreign(self, last_ids: dict[bytes, StreamId]) -> list[bytes]:
+        """The streams that end past the batch's start but not at its end: a MULTI/EXEC adds a
+        batch whole, so such a stream has another writer's entries."""
+        return [
+            stream
+            for stream, first in self.first.items()
+            if first <= last_ids[stream] != self.last[stream]
         ]
 
     def transaction(self, keep: Sequence[int] | None = None) -> tuple[bytes, bytes]:
@@ -381,13 +395,10 @@ class RedisStreamsSink:
             if wrong is not None and wrong.startswith(ID_NOT_PAST_THE_END):
                 self._undo_and_refuse_foreign(entries, before, steps_before)
         else:
-            # Redis has the batch already (its reply was lost on the way). A MULTI/EXEC adds a
-            # batch whole, so each stream then ends at the batch's last entry in it; a stream
-            # ending anywhere else past the batch's start has entries of another writer's, and
-            # what it holds cannot tell which of the batch's entries are there.
-            for stream, first in entries.first.items():
-                if first <= last_ids[stream] != entries.last[stream]:
-                    self._refuse_foreign(stream, last_ids[stream], entries)
+            # Redis has the batch already (its reply was lost on the way), unless another
+            # writer's entries tell nothing of which of the batch's entries are there.
+            for stream in entries.foreign(last_ids):
+                self._refuse_foreign(stream, last_ids[stream], entries)
             keep = entries.after(last_ids)
             wrong = None
             if keep or entries.steps:  # the steps again, if any: the same values
@@ -449,9 +460,8 @@ class RedisStreamsSink:
             else:
                 undo.set(key, value)
         undo.execute()
-        for stream in entries.first:
-            if stream not in added and ends[stream] >= entries.first[stream]:
-                self._refuse_foreign(stream, ends[stream], entries)
+        for stream in entries.foreign(ends):
+            self._refuse_foreign(stream, ends[stream], entries)
 
     def _refuse_foreign(self, stream: bytes, last_id: StreamId, entries: StreamEntries) -> None:
         name = stream.decode(errors="replace")

@@ -15,6 +15,7 @@ from changefeed.tests.test_faults import Writer, audited
 from changefeed.tests.test_redis_sink import (
     READ,
     READ_TABLE,
+    STREAM_TABLE,
     consume_into,
     inserts,
     many_changes,
@@ -116,7 +117,7 @@ def test_a_batch_a_restarted_redis_answers_while_loading_is_retried(tmp_path, ca
     with DurableRedis(tmp_path, "--enable-debug-command", "yes") as server:
         sink = RedisStreamsSink("slot", server.url)
         sink.checkpoint()
-        batch = inserts(commit_lsn=100, count=10)
+        batch = inserts(100, [STREAM_TABLE] * 10)
         sink.write(batch, sink.encode(batch))
         client = redis.Redis.from_url(server.url)
         client.execute_command("DEBUG", "POPULATE", 2_000_000)  # enough to load for a while
@@ -127,7 +128,7 @@ def test_a_batch_a_restarted_redis_answers_while_loading_is_retried(tmp_path, ca
         server.kill()
         server.start()
         loading = redis.Redis.from_url(server.url).info("persistence")["loading"]
-        batch = inserts(commit_lsn=200, count=10)
+        batch = inserts(200, [STREAM_TABLE] * 10)
         sink.write(batch, sink.encode(batch))
 
         assert loading == 1

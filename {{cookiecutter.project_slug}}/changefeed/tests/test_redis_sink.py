@@ -211,12 +211,12 @@ def test_a_batch_redis_refuses_stops_the_consumer_with_its_reason(source, durabl
     assert entries(durable_redis.url) == []
 
 
-def inserts(commit_lsn, count):
-    """One transaction of `count` inserts into STREAM's table, committed at `commit_lsn`."""
-    table = STREAM.removeprefix("changefeed.")
+def inserts(commit_lsn, tables, snapshot=None):
+    """One transaction committed at `commit_lsn`: an insert into each of `tables`, in order (and
+    a snapshot step)."""
     changes = [
         Change(
-            commit_lsn - count + position,
+            commit_lsn - len(tables) + position,
             position,
             table,
             "insert",
@@ -225,16 +225,19 @@ def inserts(commit_lsn, count):
             {"id": position},
             [],
         )
-        for position in range(count)
+        for position, table in enumerate(tables)
     ]
-    return [Transaction(1, commit_lsn, commit_lsn + 1, datetime.now(UTC), changes)]
+    return [Transaction(1, commit_lsn, commit_lsn + 1, datetime.now(UTC), changes, None, snapshot)]
+
+
+STREAM_TABLE = STREAM.removeprefix("changefeed.")
 
 
 def test_redis_whole_answer_to_a_large_batch_is_checked(durable_redis):
     # Redis answers thousands of XADDs in many pieces; the sink reads them off the socket itself.
     sink = RedisStreamsSink("slot", durable_redis.url)
     sink.checkpoint()
-    batch = inserts(commit_lsn=100_000, count=20_000)
+    batch = inserts(100_000, [STREAM_TABLE] * 20_000)
     sink.write(batch, sink.encode(batch))
     stored = entries(durable_redis.url)
     assert [entry_id for entry_id, _, _ in stored] == [f"100000-{n}" for n in range(20_000)]
@@ -243,7 +246,7 @@ def test_redis_whole_answer_to_a_large_batch_is_checked(durable_redis):
     # Another writer adds past the sink's end: Redis refuses the next batch's XADDs at EXEC,
     # and the sink says whose entry is in the way.
     redis.Redis.from_url(durable_redis.url).xadd(STREAM, {"change": "{}"}, id="300000-0")
-    batch = inserts(commit_lsn=200_000, count=10)
+    batch = inserts(200_000, [STREAM_TABLE] * 10)
     with pytest.raises(ChangeFeedError) as refused:
         sink.write(batch, sink.encode(batch))
     assert f"Stream {STREAM} in Redis at {durable_redis.url} ends at ID 300000-0" in str(
@@ -251,7 +254,7 @@ def test_redis_whole_answer_to_a_large_batch_is_checked(durable_redis):
     )
     assert "nothing of the batch was added or acknowledged" in str(refused.value)
     # The connection that was refused was dropped: the next batch is answered, from the start.
-    batch = inserts(commit_lsn=400_000, count=3)
+    batch = inserts(400_000, [STREAM_TABLE] * 3)
     sink.write(batch, sink.encode(batch))
     assert [entry_id for entry_id, _, _ in entries(durable_redis.url)][-3:] == [
         "400000-0",
@@ -263,14 +266,14 @@ def test_redis_whole_answer_to_a_large_batch_is_checked(durable_redis):
 def test_a_stream_another_writer_added_to_is_refused_and_nothing_is_skipped(durable_redis):
     # A restarted consumer reads each stream's last ID before its first batch: one past the
     # batch's start that the feed did not write must stop it, not make it skip the batch.
-    batch = inserts(commit_lsn=100, count=5)
+    batch = inserts(100, [STREAM_TABLE] * 5)
     first = RedisStreamsSink("slot", durable_redis.url)
     first.checkpoint()
     first.write(batch, first.encode(batch))
     restarted = RedisStreamsSink("slot", durable_redis.url)
     restarted.checkpoint()
     redis.Redis.from_url(durable_redis.url).xadd(STREAM, {"change": "{}"}, id="300-2")
-    batch = inserts(commit_lsn=300, count=5)
+    batch = inserts(300, [STREAM_TABLE] * 5)
 
     with pytest.raises(ChangeFeedError) as refused:
         restarted.write(batch, restarted.encode(batch))
@@ -282,22 +285,7 @@ def test_a_stream_another_writer_added_to_is_refused_and_nothing_is_skipped(dura
     assert [entry_id for entry_id, _, _ in entries(durable_redis.url)][-2:] == ["100-4", "300-2"]
 
 
-def two_tables(commit_lsn, snapshot=None):
-    """One transaction changing two tables: entries for two streams (and a snapshot step)."""
-    changes = [
-        Change(
-            commit_lsn - 2 + position,
-            position,
-            table,
-            "insert",
-            {"id": position},
-            None,
-            {"id": position},
-            [],
-        )
-        for position, table in enumerate(["public.a", "public.b"])
-    ]
-    return [Transaction(1, commit_lsn, commit_lsn + 1, datetime.now(UTC), changes, None, snapshot)]
+TWO_TABLES = ["public.a", "public.b"]
 
 
 def test_a_batch_refused_in_one_stream_is_taken_out_of_the_others(durable_redis):
@@ -307,13 +295,15 @@ def test_a_batch_refused_in_one_stream_is_taken_out_of_the_others(durable_redis)
     sink = RedisStreamsSink("slot", durable_redis.url)
     sink.checkpoint()
     chunk_1 = SnapshotStep("public.a", 1, [1], 1, False)
-    sink.write(two_tables(100, chunk_1), sink.encode(two_tables(100, chunk_1)))
+    batch = inserts(100, TWO_TABLES, chunk_1)
+    sink.write(batch, sink.encode(batch))
     client = redis.Redis.from_url(durable_redis.url)
     client.xadd("changefeed.public.b", {"change": "{}"}, id="99999999999999-0")
 
     chunk_2 = SnapshotStep("public.a", 1, [2], 2, True)
+    batch = inserts(200, TWO_TABLES, chunk_2)
     with pytest.raises(ChangeFeedError) as refused:
-        sink.write(two_tables(200, chunk_2), sink.encode(two_tables(200, chunk_2)))
+        sink.write(batch, sink.encode(batch))
 
     assert "Stream changefeed.public.b in Redis at" in str(refused.value)
     assert "ends at ID 99999999999999-0" in str(refused.value)
@@ -326,7 +316,8 @@ def test_a_batch_refused_in_one_stream_is_taken_out_of_the_others(durable_redis)
     client.execute_command("XSETID", "changefeed.public.b", "100-1")
     restarted = RedisStreamsSink("slot", durable_redis.url)
     assert restarted.checkpoint() == 101
-    restarted.write(two_tables(200), restarted.encode(two_tables(200)))
+    batch = inserts(200, TWO_TABLES)
+    restarted.write(batch, restarted.encode(batch))
     assert [entry[0] for entry in entries(durable_redis.url, "changefeed.public.a")] == [
         "100-0",
         "200-0",
